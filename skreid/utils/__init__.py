@@ -1,0 +1,5 @@
+"""Shared input validation for image estimators (private helpers, re-exported for skreid)."""
+
+from skreid.utils._validation import check_images, check_image_size
+
+__all__ = ["check_images", "check_image_size"]

@@ -1,0 +1,120 @@
+"""Validation of image batches, done before any work starts (and before anything reaches Keras,
+where an empty or zero-width array can abort the whole process)."""
+
+import numbers
+
+import numpy as np
+
+
+def check_image_size(size, name="image_size"):
+    """Return ``size`` as a ``(height, width)`` tuple of positive ints, or raise ValueError."""
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    try:
+        height, width = (int(v) for v in size)
+        if any(float(v) != int(v) for v in size):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an int or a (height, width) pair of ints, got {size!r}."
+        ) from None
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} must be positive, got {(height, width)!r}.")
+    return height, width
+
+
+def check_images(
+    X,
+    *,
+    image_shape=None,
+    allow_flat=True,
+    ensure_finite=True,
+    dtype=np.float32,
+    name="X",
+):
+    """Validate a batch of images and return it as a 4-D ``(n, height, width, channels)`` array.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n, h, w)`` grayscale images, ``(n, h, w, c)`` images, or ``(n, h * w * c)`` flat
+        vectors when ``image_shape`` is given.
+    image_shape : tuple of int, optional
+        ``(h, w)`` or ``(h, w, c)``: required to read flat vectors; when given, images must match it.
+    allow_flat : bool, default=True
+        Whether 2-D input is accepted (it needs ``image_shape``).
+    ensure_finite : bool, default=True
+        Reject NaN and infinite pixels.
+    dtype : numpy dtype or None, default=float32
+        Output dtype; ``None`` keeps the input dtype.
+    name : str, default="X"
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    images : ndarray of shape (n, h, w, c)
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise ValueError(
+            f"{name} is a sparse matrix; sparse input is not supported: pass a dense image array."
+        )
+    try:
+        X = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise ValueError(f"{name} must hold numbers (pixel values), got dtype {X.dtype}.")
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(
+            f"{name} is empty (shape {X.shape}): at least one image is needed."
+        )
+    shape = None
+    if image_shape is not None:
+        shape = tuple(int(v) for v in image_shape)
+        if len(shape) == 2:
+            shape = shape + (1,)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(
+                f"image_shape must be (height, width) or (height, width, channels) of positive "
+                f"ints, got {image_shape!r}."
+            )
+    if X.ndim == 2:
+        if not allow_flat:
+            raise ValueError(
+                f"{name} must be images of shape (n, height, width[, channels]); got a 2-D array "
+                f"of shape {X.shape}."
+            )
+        if shape is None:
+            raise ValueError(
+                f"{name} is 2-D (shape {X.shape}): flat vectors need image_shape=(height, width"
+                f"[, channels]) so they can be read as images."
+            )
+        if X.shape[1] != int(np.prod(shape)):
+            raise ValueError(
+                f"{name} has {X.shape[1]} features per sample but image_shape={tuple(image_shape)} "
+                f"needs {int(np.prod(shape))}."
+            )
+        X = X.reshape((X.shape[0],) + shape)
+    elif X.ndim == 3:
+        X = X[..., np.newaxis]
+    elif X.ndim != 4:
+        raise ValueError(
+            f"{name} must have shape (n, h, w), (n, h, w, c) or (n, features); got {X.ndim}-D "
+            f"shape {X.shape}."
+        )
+    if min(X.shape[1:]) == 0:
+        raise ValueError(f"{name} has a zero-sized image dimension: shape {X.shape}.")
+    if shape is not None and X.shape[1:] != shape:
+        raise ValueError(
+            f"{name} holds images of shape {X.shape[1:]} but image_shape={tuple(image_shape)} "
+            f"was given."
+        )
+    if dtype is not None:
+        X = X.astype(dtype, copy=False)
+    if ensure_finite and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        bad = np.unique(np.nonzero(~np.isfinite(X.reshape(len(X), -1)))[0])
+        raise ValueError(
+            f"{name} contains NaN or infinite pixel values (in {bad.size} image(s), first at "
+            f"index {int(bad[0])}); clean or impute them before fitting."
+        )
+    return X
