@@ -1,0 +1,38 @@
+"""Datasets: loaders for local folders (``load_*``), downloaders (``fetch_*``) and synthetic
+generators (``make_*``). Every function returns a :class:`sklearn.utils.Bunch` with a ``DESCR``.
+
+Errors: a ``root`` that does not exist raises FileNotFoundError; a folder with the wrong
+layout, no images, a file name that does not parse, an unreadable image or a mismatched trimap
+raises ValueError naming the file or folder (or, with ``on_error="skip"``, is skipped with one
+warning counting what was skipped); a failed download raises OSError. Importing this package
+never imports TensorFlow or Keras.
+"""
+
+from skreid.datasets._common import MASK_IGNORE
+from skreid.datasets._fetch import (
+    OXFORD_PETS_FILES,
+    RemoteFile,
+    fetch_oxford_pets,
+    get_data_home,
+)
+from skreid.datasets._image_folder import load_image_folder, parse_camera_id
+from skreid.datasets._market import load_market1501, parse_market_name
+from skreid.datasets._pets import PET_BREEDS, load_oxford_pets
+from skreid.datasets._synthetic import make_people
+from skreid.datasets._synthetic_pets import make_pets
+
+__all__ = [
+    "MASK_IGNORE",
+    "OXFORD_PETS_FILES",
+    "PET_BREEDS",
+    "RemoteFile",
+    "fetch_oxford_pets",
+    "get_data_home",
+    "load_image_folder",
+    "load_market1501",
+    "load_oxford_pets",
+    "make_people",
+    "make_pets",
+    "parse_camera_id",
+    "parse_market_name",
+]

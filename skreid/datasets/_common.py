@@ -1,0 +1,98 @@
+"""Helpers shared by the dataset loaders and generators (argument checks, image reading)."""
+
+import numbers
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+#: Mask value for pixels (or whole images) without a ground-truth label: metrics and losses
+#: skip it.  Same value as ``skreid.datasets.MASK_IGNORE``.
+MASK_IGNORE = 255
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def check_int(value, name, *, min_value=None, max_value=None):
+    """Return ``value`` as an int, or raise a ValueError naming ``name`` and the accepted range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if (min_value is not None and value < min_value) or (
+        max_value is not None and value > max_value
+    ):
+        low = "-inf" if min_value is None else min_value
+        high = "inf" if max_value is None else max_value
+        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value}.")
+    return value
+
+
+def check_on_error(on_error):
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
+    return on_error
+
+
+def check_folder(root, name="root"):
+    """Return ``root`` as a Path to an existing directory, or raise a clear error."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {root!r}.")
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{name} folder {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{name} {str(root)!r} is a file, expected a folder.")
+    return root
+
+
+def list_images(folder):
+    """Image files directly inside ``folder`` (sorted by name; hidden files ignored)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_EXTENSIONS)
+    )
+
+
+def read_image(path, size, *, resample=None, mode="RGB", return_size=False):
+    """Read one image with Pillow, convert it to ``mode`` and resize it to ``size=(h, w)``.
+
+    With ``return_size=True`` also return the original ``(width, height)``. Raises ValueError
+    naming the file when Pillow cannot decode it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if resample is None:
+        resample = Image.BILINEAR
+    try:
+        with Image.open(path) as img:
+            original = img.size
+            img = img.convert(mode)
+            if img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), resample)
+            array = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"Could not read image file {str(path)!r}: {exc}") from None
+    return (array, original) if return_size else array
+
+
+def add_noise(canvas, seeds, scale):
+    """Add Gaussian pixel noise in place, one generator per image so that every image depends
+    only on its own seed (not on how the batch is chunked)."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float32), (len(canvas),))
+    for image, seed, sd in zip(canvas, seeds, scale, strict=True):
+        image += np.random.default_rng(int(seed)).standard_normal(image.shape, np.float32) * sd
+    return canvas
+
+
+def warn_skipped(skipped, what="file"):
+    """Emit one UserWarning counting what ``on_error='skip'`` dropped (naming the first few)."""
+    if skipped:
+        shown = ", ".join(repr(str(s)) for s in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        warnings.warn(
+            f"Skipped {len(skipped)} {what}(s) that could not be read or parsed: {shown}{more}.",
+            UserWarning,
+            stacklevel=3,
+        )
