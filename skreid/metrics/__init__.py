@@ -1,0 +1,33 @@
+"""Re-ID, classification and segmentation metrics, and scorers for model selection.
+
+Pure NumPy/SciPy/scikit-learn: importing this package never imports Keras.
+
+Ranking (re-ID, Market-1501 protocol): :func:`evaluate_reid` (from features or distances),
+:func:`cmc_curve`, :func:`mean_average_precision`, :func:`mean_inverse_negative_penalty`.
+Classification and segmentation: :func:`top_n_accuracy_score`, :func:`pixel_accuracy_score`,
+:func:`iou_score`. Scorers for ``GridSearchCV``/``cross_validate``: :func:`make_top_n_scorer`,
+:func:`make_map_scorer`.
+"""
+
+from skreid.metrics._classification import top_n_accuracy_score
+from skreid.metrics._evaluate import evaluate_reid
+from skreid.metrics._ranking import (
+    cmc_curve,
+    mean_average_precision,
+    mean_inverse_negative_penalty,
+)
+from skreid.metrics._scorers import ReIDScorer, make_map_scorer, make_top_n_scorer
+from skreid.metrics._segmentation import iou_score, pixel_accuracy_score
+
+__all__ = [
+    "ReIDScorer",
+    "cmc_curve",
+    "evaluate_reid",
+    "iou_score",
+    "make_map_scorer",
+    "make_top_n_scorer",
+    "mean_average_precision",
+    "mean_inverse_negative_penalty",
+    "pixel_accuracy_score",
+    "top_n_accuracy_score",
+]
