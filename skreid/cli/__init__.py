@@ -1,0 +1,314 @@
+"""The ``skreid`` command.
+
+``skreid demo`` runs both problems end to end on the built-in synthetic data and writes a
+report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
+downloads Oxford-IIIT Pet. Progress goes to stderr, results to stdout (``--json`` for scripts).
+
+Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure.
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+from skreid.cli._common import CLIError, Progress, ReportFolder
+from skreid.cli._data import SIZES
+
+__all__ = ["main"]
+
+DEMO_PROBLEMS = ("reid", "pets")
+REID_METHODS = ("pca", "classical", "triplet")
+PET_METHODS = ("multitask", "finetuned")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit 2) instead of usage + error."""
+
+    def error(self, message):
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+def _common_options(parser, out_default=None):
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable results on stdout instead of tables")
+    if out_default is not None:
+        parser.add_argument("--out", default=out_default, metavar="DIR",
+                            help=f"report folder (default: {out_default})")
+
+
+def build_parser():
+    """The argparse parser of the ``skreid`` command."""
+    from skreid import __version__
+
+    parser = _Parser(prog="skreid", description=__doc__.split("\n\n")[1],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"skreid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser("demo", help="both problems on synthetic data, with a report")
+    demo.add_argument("--size", choices=sorted(SIZES), default="full",
+                      help="problem size: full (~3 min on 2 CPU cores), small, tiny (tests)")
+    demo.add_argument("--only", choices=DEMO_PROBLEMS, help="run one problem only")
+    demo.add_argument("--weights", metavar="FILE",
+                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: none, "
+                           "random initialisation)")
+    _common_options(demo, "skreid-report")
+    demo.set_defaults(func=cmd_demo)
+
+    reid = sub.add_parser("reid", help="re-ID on Market-1501 or an image folder")
+    reid.add_argument("--data", required=True, metavar="PATH",
+                      help="Market-1501 (standard or course layout) or one subfolder per id")
+    reid.add_argument("--method", choices=(*REID_METHODS, "all"), default="all")
+    reid.add_argument("--weights", metavar="FILE",
+                      help="MobileNetV3-Small .weights.h5: TripletEmbedder fine-tunes it (its "
+                           "default); without it a ResNet is trained from scratch")
+    reid.add_argument("--epochs", type=int, metavar="N",
+                      help="training epochs of TripletEmbedder (default: its own)")
+    _common_options(reid, "skreid-reid-report")
+    reid.set_defaults(func=cmd_reid)
+
+    pets = sub.add_parser("pets", help="breed classification + segmentation on Oxford-IIIT Pet")
+    pets.add_argument("--data", required=True, metavar="PATH", help="Oxford-IIIT Pet folder")
+    pets.add_argument("--weights", metavar="FILE",
+                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet")
+    pets.add_argument("--method", choices=(*PET_METHODS, "all"), default="all")
+    pets.add_argument("--image-size", type=int, default=128, metavar="PX",
+                      help="working image size in pixels (default: 128)")
+    pets.add_argument("--epochs", type=int, metavar="N",
+                      help="training epochs of each network (default: their own)")
+    _common_options(pets, "skreid-pets-report")
+    pets.set_defaults(func=cmd_pets)
+
+    fetch = sub.add_parser("fetch", help="download a dataset")
+    fetch.add_argument("dataset", choices=("pets",))
+    fetch.add_argument("--data-home", metavar="DIR",
+                       help="cache folder (default: $SKREID_DATA or ~/skreid_data)")
+    _common_options(fetch)
+    fetch.set_defaults(func=cmd_fetch)
+    return parser
+
+
+# ----------------------------------------------------------------------------- commands
+def _check_weights(path, image_size):
+    """Fail with exit 2 before any training when the weights file is missing or does not fit."""
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise CLIError(f"--weights {path}: no such file.")
+    from skreid._keras._backbones import mobilenet_v3_small
+
+    try:
+        mobilenet_v3_small((*image_size, 3), weights=path)
+    except ValueError as exc:
+        raise CLIError(f"--weights {path}: {str(exc).splitlines()[0]}") from None
+    return os.path.abspath(path)
+
+
+def _check_epochs(epochs):
+    if epochs is not None and epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {epochs}.")
+
+
+def _check_data_folder(path):
+    if not os.path.isdir(path):
+        raise CLIError(f"--data {path}: no such folder.")
+
+
+def _results_header(args, command):
+    from skreid import __version__
+    from skreid.cli._report import hardware
+
+    return {"command": command, "argv": " ".join(["skreid", *args.argv]),
+            "skreid_version": __version__, "seed": args.seed, "hardware": hardware(),
+            "started": time.time()}
+
+
+def _run_with_report(args, command, work):
+    """Create the report folder first (so an unwritable --out fails before any work), run
+    ``work(results, folder)``, write report.md + results.json and move the folder into place."""
+    folder = ReportFolder(args.out)
+    try:
+        results = _results_header(args, command)
+        work(results, folder)
+        results["wall_time_s"] = round(time.time() - results["started"], 1)
+        results["out"] = folder.path
+        from skreid.cli._report import write_report
+
+        write_report(folder, results)
+        folder.commit()
+    except BaseException:
+        folder.abort()
+        raise
+    return results
+
+
+def _verbose(args):
+    return 0 if args.quiet else 2  # Keras: one line per epoch
+
+
+def cmd_demo(args, progress):
+    from skreid.cli._data import demo_people, demo_pets
+    from skreid.cli._pets import run_pets
+    from skreid.cli._reid import run_reid
+
+    spec = SIZES[args.size]
+    problems = DEMO_PROBLEMS if args.only is None else (args.only,)
+    weights = None
+    if "pets" in problems:
+        weights = _check_weights(args.weights, spec["pets"]["image_size"])
+
+    def work(results, folder):
+        results["size"] = args.size
+        if "reid" in problems:
+            progress(f"re-ID: generating synthetic people ({args.size})")
+            results["reid"] = run_reid(
+                demo_people(args.size, args.seed), REID_METHODS, seed=args.seed,
+                options=spec["options"], progress=progress, folder=folder,
+                verbose=_verbose(args))
+        if "pets" in problems:
+            progress(f"pets: generating synthetic pets ({args.size})")
+            results["pets"] = run_pets(
+                demo_pets(args.size, args.seed), PET_METHODS, seed=args.seed,
+                options=spec["options"], weights=weights, progress=progress, folder=folder,
+                verbose=_verbose(args))
+
+    return _run_with_report(args, "demo", work)
+
+
+def cmd_reid(args, progress):
+    from skreid.cli._data import load_reid_data
+    from skreid.cli._reid import run_reid
+
+    methods = REID_METHODS if args.method == "all" else (args.method,)
+    _check_data_folder(args.data)
+    _check_epochs(args.epochs)
+    if "triplet" in methods and args.weights is not None:
+        triplet = {"weights": _check_weights(args.weights, (128, 64))}
+    else:
+        # no weights file: "imagenet" would need a download, so train a ResNet from scratch
+        triplet = {"architecture": "resnet", "weights": None}
+    if args.epochs is not None:
+        triplet["epochs"] = args.epochs
+
+    def work(results, folder):
+        progress(f"re-ID: loading {args.data}")
+        data = load_reid_data(args.data, args.seed)
+        results["reid"] = run_reid(data, methods, seed=args.seed,
+                                   options={"triplet": triplet},
+                                   progress=progress, folder=folder, verbose=_verbose(args))
+        results["reid"]["data"]["path"] = os.path.abspath(args.data)
+
+    return _run_with_report(args, "reid", work)
+
+
+def cmd_pets(args, progress):
+    from skreid.cli._data import load_pets_data
+    from skreid.cli._pets import run_pets
+
+    if args.image_size < 32:
+        raise CLIError(f"--image-size must be at least 32 pixels, got {args.image_size}.")
+    size = (args.image_size, args.image_size)
+    _check_epochs(args.epochs)
+    methods = PET_METHODS if args.method == "all" else (args.method,)
+    _check_data_folder(args.data)
+    weights = _check_weights(args.weights, size) if "finetuned" in methods else None
+    options = {m: {"image_size": size} for m in PET_METHODS}
+    if args.epochs is not None:
+        for m in PET_METHODS:
+            options[m]["epochs"] = args.epochs
+        options["finetuned"]["head_epochs"] = max(1, args.epochs // 3)
+
+    def work(results, folder):
+        progress(f"pets: loading {args.data}")
+        data = load_pets_data(args.data, size)
+        results["pets"] = run_pets(data, methods, seed=args.seed, options=options,
+                                   weights=weights, progress=progress, folder=folder,
+                                   verbose=_verbose(args))
+        results["pets"]["data"]["path"] = os.path.abspath(args.data)
+
+    return _run_with_report(args, "pets", work)
+
+
+def cmd_fetch(args, progress):
+    from skreid.datasets import fetch_oxford_pets, get_data_home
+
+    progress("fetching Oxford-IIIT Pet (two archives, ~800 MB, checked by SHA-256)")
+    try:
+        # the images are read once to check the download; small ones keep memory low
+        pets = fetch_oxford_pets(data_home=args.data_home, image_size=(32, 32),
+                                 verbose=not args.quiet)
+        path = os.path.join(os.fspath(get_data_home(args.data_home)), "oxford_pets")
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"fetch pets: {str(exc).strip().splitlines()[0]}") from None
+    return {"command": "fetch", "dataset": "pets", "images": len(pets.images), "path": path}
+
+
+# ------------------------------------------------------------------------------- entry
+def _print_results(args, results):
+    from skreid.cli._report import summary, text_tables
+
+    if args.json:
+        print(json.dumps(summary(results) if "command" in results else results, indent=2,
+                         default=str))
+        return
+    if results.get("command") == "fetch":
+        print(f"Oxford-IIIT Pet ready: {results['images']} images in {results['path']}")
+        return
+    print(text_tables(results))
+    print(f"\nreport: {os.path.join(results['out'], 'report.md')} "
+          f"({len(results['files'])} files, {results['wall_time_s']:.0f} s)")
+
+
+def main(argv=None):
+    """Run the ``skreid`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit
+    code.
+
+    Examples
+    --------
+    >>> from skreid.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    skreid 0.1.0
+    0
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    try:
+        args = build_parser().parse_args(argv)
+    except CLIError as exc:
+        print(f"skreid: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    args.argv = argv
+    # tf.function retracing notices and the like are not progress: keep stderr readable
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    progress = Progress(quiet=args.quiet)
+    try:
+        # everything the estimators print (Keras progress) goes to stderr: stdout is results
+        with contextlib.redirect_stdout(sys.stderr):
+            results = args.func(args, progress)
+    except CLIError as exc:
+        print(f"skreid: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("skreid: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",
+              file=sys.stderr)
+        return 1
+    try:
+        _print_results(args, results)
+    except BrokenPipeError:  # `skreid ... | head`: the reader left, the run itself succeeded
+        sys.stderr.close()
+    return 0
+
+
