@@ -277,3 +277,20 @@ def test_evaluate_transformer_on_pipeline_and_errors(people):
         )
     with pytest.raises(ValueError, match="transform"):
         evaluate_transformer(object(), test.images, test.person_ids, test.images, test.person_ids)
+
+
+def test_evaluate_transformer_uses_the_models_own_metric():
+    from skreid.datasets import make_people
+
+    train = make_people(n_identities=8, image_shape=(32, 16, 3), random_state=0)
+    test = make_people(n_identities=6, n_images_per_identity=2, image_shape=(32, 16, 3),
+                       random_state=1)
+    model = PCAReID(0.9, metric="cosine").fit(train.images, train.person_ids)
+    args = (test.images[::2], test.person_ids[::2], test.images[1::2], test.person_ids[1::2])
+    default = evaluate_transformer(model, *args)
+    cosine = evaluate_transformer(model, *args, metric="cosine")
+    euclidean = evaluate_transformer(model, *args, metric="euclidean")
+    assert default["mAP"] == cosine["mAP"]
+    np.testing.assert_array_equal(default["cmc"], cosine["cmc"])
+    # the two distances really rank differently here, so the default made a difference
+    assert default["mAP"] != euclidean["mAP"]

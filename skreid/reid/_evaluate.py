@@ -13,7 +13,7 @@ def evaluate_transformer(
     y_gallery,
     query_cameras=None,
     gallery_cameras=None,
-    metric="euclidean",
+    metric=None,
     **kwargs,
 ):
     """Embed queries and gallery with ``estimator.transform`` and rank them with
@@ -31,8 +31,10 @@ def evaluate_transformer(
     query_cameras, gallery_cameras : array-like, optional
         Camera ids; when given (both), the Market-1501 rule removes same-identity,
         same-camera gallery images from each query's ranking.
-    metric : {"euclidean", "cosine"}, default="euclidean"
-        Distance between embeddings. For a skreid re-ID estimator pass its own ``metric``.
+    metric : {"euclidean", "cosine"} or None, default=None
+        Distance between embeddings. ``None`` uses the estimator's own ``metric`` (for a
+        Pipeline, its last step's), so a model that ranks by cosine is scored by cosine;
+        plain transformers without one fall back to ``"euclidean"``.
     **kwargs
         Passed on to :func:`skreid.metrics.evaluate_reid` (``max_rank``, ``ap_mode``, ...).
 
@@ -67,6 +69,8 @@ def evaluate_transformer(
             f"query_cameras={'None' if query_cameras is None else 'given'}, "
             f"gallery_cameras={'None' if gallery_cameras is None else 'given'}."
         )
+    if metric is None:
+        metric = _own_metric(estimator)
     query = np.asarray(estimator.transform(X_query))
     gallery = np.asarray(estimator.transform(X_gallery))
     return evaluate_reid(
@@ -79,3 +83,10 @@ def evaluate_transformer(
         metric=metric,
         **kwargs,
     )
+
+
+def _own_metric(estimator):
+    """The distance the estimator itself ranks with, else euclidean."""
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    metric = getattr(last, "metric", None)
+    return metric if metric in ("euclidean", "cosine") else "euclidean"
