@@ -1,0 +1,182 @@
+"""Re-ID embedding networks: the report's seed branch, a small ResNet, MobileNetV3-Small.
+
+Every network built here has one image input (raw pixels) and these named layers/outputs:
+
+* the inference embedding (L2-normalised), used by ``transform``: layer ``"embedding"`` of
+  the seed branch, or the L2-normalised output of layer ``"bn_neck"`` (see
+  :func:`embedding_model`);
+* output ``"triplet"``: what the triplet loss sees during training;
+* output ``"logits"`` (only with an identity head): identity logits, training only.
+
+Augmentation layers (flip, translation, random erasing) sit after the input and are active
+only in training mode. This module imports Keras: import it only when a Keras estimator is used.
+"""
+
+import keras
+from keras import layers
+
+from skreid._keras._backbones import mobilenet_v3_small
+from skreid._keras._layers import Grayscale, RandomErasing, RepeatChannels, ScaledDense
+
+#: architectures :func:`build_reid_network` accepts
+ARCHITECTURES = ("seed", "resnet", "mobilenet_v3_small")
+
+# BatchNorm moving averages with Keras's default momentum (0.99) need ~500 steps to settle;
+# small training sets give far fewer, and inference then uses wrong statistics
+_BN_MOMENTUM = 0.9
+
+#: the report's seed branch: (filters per VGG block, max-pool after it)
+_SEED_BLOCKS = ((8, True), (16, True), (32, False))
+
+
+def seed_branch(x, embedding_dim=32):
+    """The report's branch: 3 VGG blocks (8, 16, 32 filters), Dense 256 + BN, L2-normalised.
+
+    At a ``(64, 32, 1)`` input the branch has exactly 1,076,344 parameters, 624 of them
+    non-trainable (BatchNorm moving statistics).
+    """
+    for filters, pool in _SEED_BLOCKS:
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
+        x = layers.Activation("relu")(x)
+        if pool:
+            x = layers.MaxPooling2D(2)(x)
+    x = layers.SpatialDropout2D(0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256)(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dense(embedding_dim)(x)
+    return layers.UnitNormalization(name="embedding")(x)
+
+
+def _basic_block(x, filters, stride):
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization(momentum=_BN_MOMENTUM)(y)
+    y = layers.Activation("relu")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    # zero-init of the last BN gamma: each block starts as the identity (Goyal et al., 2017)
+    y = layers.BatchNormalization(momentum=_BN_MOMENTUM, gamma_initializer="zeros")(y)
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x)
+        shortcut = layers.BatchNormalization(momentum=_BN_MOMENTUM)(shortcut)
+    return layers.Activation("relu")(layers.Add()([y, shortcut]))
+
+
+def resnet_trunk(x, widths=(32, 64, 128, 256)):
+    """Small from-scratch ResNet (stride-2 stem, one basic block per stage, total stride 16)."""
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
+    x = layers.Activation("relu")(x)
+    for i, width in enumerate(widths):
+        x = _basic_block(x, width, 1 if i == 0 else 2)
+    return x
+
+
+def build_reid_network(
+    architecture,
+    input_shape,
+    *,
+    n_classes=None,
+    embedding_dim=None,
+    weights=None,
+    image_size=None,
+    grayscale=False,
+    input_scale=1.0,
+    augment=True,
+    head_lr_multiplier=1.0,
+):
+    """Build the training network of a re-ID embedder (see the module docstring).
+
+    Parameters
+    ----------
+    architecture : {"seed", "resnet", "mobilenet_v3_small"} or callable
+        A callable maps the (augmented, [0, 255]) image tensor to a feature map or vector.
+    input_shape : tuple of int
+        ``(height, width, channels)`` of the raw input images.
+    n_classes : int or None
+        Number of training identities; adds the ``"logits"`` identity head when given.
+    embedding_dim : int or None
+        Size of a Dense projection before the BN neck (``None``: the trunk's width; 32 for
+        the seed branch).
+    weights : str, "imagenet" or None
+        Backbone weights (``mobilenet_v3_small`` only).
+    image_size : (int, int) or None
+        Working size; inputs are resized inside the network.
+    grayscale : bool
+        Convert RGB input to one luma channel first (the report used 64x32 grayscale).
+    input_scale : float
+        Factor mapping the input pixels to ``[0, 255]``.
+    augment : bool
+        Horizontal flip, random translation (10 %) and random erasing, training only.
+    head_lr_multiplier : float
+        Learning-rate multiplier of the identity head (see
+        :class:`~skreid._keras._layers.ScaledDense`).
+
+    Returns
+    -------
+    model : keras.Model
+    """
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    if input_scale != 1.0:
+        x = layers.Rescaling(float(input_scale))(x)
+    if image_size is not None and tuple(image_size) != tuple(input_shape[:2]):
+        x = layers.Resizing(*image_size, interpolation="bilinear", antialias=True)(x)
+    if grayscale and x.shape[-1] == 3:
+        x = Grayscale()(x)
+    if architecture == "mobilenet_v3_small" and x.shape[-1] == 1:
+        x = RepeatChannels()(x)
+    if augment:
+        x = layers.RandomFlip("horizontal")(x)
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
+        x = RandomErasing(probability=0.5)(x)
+
+    if isinstance(architecture, str) and architecture == "seed":
+        x = layers.Rescaling(1.0 / 255.0)(x)
+        embedding = seed_branch(x, embedding_dim or 32)
+        outputs = {"triplet": embedding}
+        if n_classes:
+            outputs["logits"] = layers.Dense(n_classes, name="logits")(embedding)
+        return keras.Model(inputs, outputs, name="seed_reid")
+
+    if callable(architecture):
+        trunk = architecture(x)
+    elif architecture == "resnet":
+        trunk = resnet_trunk(x)
+    elif architecture == "mobilenet_v3_small":
+        backbone = mobilenet_v3_small(tuple(x.shape[1:]), weights=weights)
+        trunk = backbone(x)
+    else:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}.")
+    feature = layers.GlobalAveragePooling2D(name="pool")(trunk) if len(trunk.shape) == 4 else trunk
+    if embedding_dim:
+        feature = layers.Dense(embedding_dim, name="projection")(feature)
+    # BNNeck (Luo et al., 2019): triplet loss before the BN, identity loss and inference after
+    neck = layers.BatchNormalization(momentum=_BN_MOMENTUM, center=False, name="bn_neck")(feature)
+    # the triplet loss sees L2-normalised features: on raw features the hardest-pair hinge
+    # is cheapest to satisfy by shrinking every feature, which collapses a pretrained trunk
+    outputs = {"triplet": layers.UnitNormalization(name="triplet")(feature)}
+    if n_classes:
+        outputs["logits"] = ScaledDense(n_classes, lr_multiplier=head_lr_multiplier,
+                                        name="logits")(neck)
+    return keras.Model(inputs, outputs, name=f"{architecture}_reid")
+
+
+def embedding_model(model):
+    """Inference sub-model ``images -> L2-normalised embedding`` sharing ``model``'s layers.
+
+    The seed branch has an ``"embedding"`` layer; the BN-neck networks normalise the
+    ``"bn_neck"`` output (the UnitNormalization has no weights, so it is added here rather
+    than kept as an unused branch of the training network).
+    """
+    names = {layer.name for layer in model.layers}
+    if "embedding" in names:
+        return keras.Model(model.input, model.get_layer("embedding").output)
+    if "bn_neck" not in names:  # no identity head: the neck is untrained, use the feature
+        return keras.Model(model.input, model.get_layer("triplet").output)
+    neck = model.get_layer("bn_neck").output
+    return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))

@@ -1,0 +1,446 @@
+"""TripletEmbedder: a Keras triplet-loss re-ID embedder as a scikit-learn estimator.
+
+Keras is imported only when a network is built (``fit``) or unpickled.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from skreid._keras._base import KerasEstimatorMixin
+from skreid.reid._base import ReIDMixin, check_reid_metric
+from skreid.utils import check_image_size, check_images
+
+__all__ = ["TripletEmbedder", "TRIPLET_PRESETS"]
+
+_LOSSES = ("batch_hard", "soft_margin", "random_triplet")
+
+#: named configurations; ``TripletEmbedder.from_preset(name, **overrides)``
+TRIPLET_PRESETS = {
+    # the report's setting: seed branch, 64x32 grayscale, random triplets, RMSProp, 5 epochs
+    "report": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+                   loss="random_triplet", margin=1.0, id_loss_weight=0.0, augment=False,
+                   optimizer="rmsprop", learning_rate=1e-3, lr_schedule="constant",
+                   epochs=5, batch_size=256, validation_fraction=0.0),
+    # the same seed branch trained well: PK batches, batch-hard, cosine LR, early stopping
+    # (augmentation measured harmful for this small branch: 8 % vs 20 % Top-1 at 10 epochs)
+    "seed_pk": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+                    loss="batch_hard", margin=0.3, id_loss_weight=0.0, augment=False,
+                    optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
+                    epochs=20, batch_size=64, images_per_identity=4),
+    # the default: fine-tuned MobileNetV3-Small, batch-hard + identity loss, BN neck
+    "best": dict(),
+}
+
+
+class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimatorMixin,
+                      BaseEstimator):
+    """Re-ID embedding network trained with a triplet loss (Keras 3), sklearn-compatible.
+
+    ``fit`` learns an embedding from images and identity labels; the training images become
+    the gallery, so ``predict``/``score`` work straight away (closed set). ``set_gallery``
+    indexes unseen identities (open set); ``transform`` gives L2-normalised embeddings.
+
+    The defaults are the best configuration measured on the CAB420 Market-1501 subset
+    (``benchmarks/reid_cab420.py``): MobileNetV3-Small (alpha 0.75) at 192x96, fine-tuned
+    with frozen BatchNorm, P x K batches (16 x 4) with the batch-hard triplet loss on
+    L2-normalised features plus a label-smoothed identity loss on a BN neck (its head at 10x
+    the learning rate), flip / translation / random-erasing augmentation, Adam 1e-4 with a
+    one-epoch warm-up and cosine decay, early stopping on the rank-1 of held-out training
+    identities. Pass ``weights=`` a local ``.weights.h5`` file when offline. Named
+    configurations: :meth:`from_preset` (``"report"``, ``"seed_pk"``, ``"best"``).
+
+    ``warm_start=True`` / ``partial_fit`` continue with the optimizer state and learning-rate
+    schedule where the previous call left them (so with ``lr_schedule="cosine"`` at its end).
+
+    Parameters
+    ----------
+    architecture : {"mobilenet_v3_small", "resnet", "seed"} or callable, \
+            default="mobilenet_v3_small"
+        ``"seed"`` is the report's branch exactly (1,076,344 parameters at 64x32x1);
+        ``"resnet"`` a small from-scratch ResNet with a BN neck. A callable receives the
+        (augmented) input tensor with pixels in [0, 255] and returns a feature map or vector.
+    weights : str, path-like, "imagenet" or None, default="imagenet"
+        MobileNetV3 weights: a local ``.weights.h5`` file, Keras's ImageNet download, or
+        random initialisation. Ignored by the other architectures.
+    image_size : (int, int) or None, default=(192, 96)
+        Working (height, width): images are resized inside the network. ``None`` keeps the
+        training images' size.
+    image_shape : tuple of int, optional
+        ``(height, width[, channels])`` to read flat 2-D ``X`` as images. Flat ``X`` without it
+        is read as 1x1 images with one channel per feature.
+    grayscale : bool, default=False
+        Convert RGB to one luma channel first (the report used 64x32 grayscale).
+    embedding_dim : int or None, default=None
+        Dense projection size before the BN neck (``None``: the trunk's width; the seed
+        branch's 32).
+    loss : {"batch_hard", "soft_margin", "random_triplet"}, default="batch_hard"
+        Batch-hard triplet with hinge ``margin``, batch-hard with soft margin, or the
+        report's random triplets (``batch_size`` triplets per batch).
+    margin : float, default=0.3
+        Triplet margin (not used by ``"soft_margin"``).
+    id_loss_weight : float, default=1.0
+        Weight of the identity cross-entropy head (training only); 0 disables it.
+    label_smoothing : float, default=0.1
+        Label smoothing of the identity loss.
+    head_lr_multiplier : float, default=10.0
+        Learning-rate multiplier of the identity head, which starts from scratch while the
+        pretrained backbone needs a small ``learning_rate``.
+    augment : bool, default=True
+        Horizontal flip, random translation (10 %), random erasing; training only.
+    optimizer : {"adam", "adamw", "lamb", "rmsprop", "sgd"}, default="adam"
+    learning_rate : float, default=1e-4
+        Backbone learning rate (the identity head gets ``head_lr_multiplier`` times it).
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        Cosine decay over all epochs after a one-epoch linear warm-up.
+    epochs : int, default=22
+    batch_size : int, default=64
+        Images per P x K batch (P = batch_size / images_per_identity), or triplets per batch
+        for ``loss="random_triplet"``.
+    images_per_identity : int, default=4
+        K of the P x K batches.
+    validation_fraction : float, default=0.1
+        Fraction of the training *identities* held out to measure rank-1 after each epoch.
+    early_stopping : bool, default=True
+        Stop when validation rank-1 has not improved for ``patience`` epochs and restore the
+        best weights (needs ``validation_fraction > 0``).
+    patience : int, default=10
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Gallery distance (embeddings are L2-normalised, so both rank alike).
+    run_eagerly : bool, default=False
+        Run Keras eagerly (no graph tracing): slower per batch, faster for tiny problems.
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+        0 silent, 1 Keras progress bar, 2 one line per epoch.
+    warm_start : bool, default=False
+        ``fit`` continues training the fitted network.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        Training network (outputs ``"triplet"`` and, with an identity head, ``"logits"``).
+    history_ : dict of lists
+        Per-epoch losses, ``val_rank1`` and ``epoch_time``.
+    identities_ : ndarray
+        Training identities (order of the identity head).
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+        The gallery (see :class:`~skreid.reid.ReIDMixin`).
+    input_shape_ : tuple
+        Shape of one input image; ``n_features_in_`` its number of values.
+    validation_identities_ : ndarray
+        Training identities held out for validation rank-1 (empty without validation).
+    best_epoch_ : int
+        Epoch whose weights were restored by early stopping (only with validation).
+
+    Examples
+    --------
+    >>> from skreid.datasets import make_people
+    >>> from skreid.reid import TripletEmbedder
+    >>> people = make_people(n_identities=8, n_images_per_identity=4,
+    ...                      image_shape=(32, 16, 3), random_state=0)
+    >>> est = TripletEmbedder(architecture="seed", image_size=None, epochs=1, batch_size=8,
+    ...                       images_per_identity=2, validation_fraction=0, random_state=0)
+    >>> est.fit(people.images, people.person_ids).transform(people.images).shape
+    (32, 32)
+    """
+
+    _keras_transient_attrs = ("_embedder",)
+
+    def __init__(
+        self,
+        architecture="mobilenet_v3_small",
+        weights="imagenet",
+        image_size=(192, 96),
+        image_shape=None,
+        grayscale=False,
+        embedding_dim=None,
+        loss="batch_hard",
+        margin=0.3,
+        id_loss_weight=1.0,
+        label_smoothing=0.1,
+        head_lr_multiplier=10.0,
+        augment=True,
+        optimizer="adam",
+        learning_rate=1e-4,
+        lr_schedule="cosine",
+        epochs=22,
+        batch_size=64,
+        images_per_identity=4,
+        validation_fraction=0.1,
+        early_stopping=True,
+        patience=10,
+        metric="euclidean",
+        run_eagerly=False,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.architecture = architecture
+        self.weights = weights
+        self.image_size = image_size
+        self.image_shape = image_shape
+        self.grayscale = grayscale
+        self.embedding_dim = embedding_dim
+        self.loss = loss
+        self.margin = margin
+        self.id_loss_weight = id_loss_weight
+        self.label_smoothing = label_smoothing
+        self.head_lr_multiplier = head_lr_multiplier
+        self.augment = augment
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.images_per_identity = images_per_identity
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.metric = metric
+        self.run_eagerly = run_eagerly
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Estimator with a named configuration of :data:`TRIPLET_PRESETS`, then overrides."""
+        if name not in TRIPLET_PRESETS:
+            raise ValueError(f"preset must be one of {sorted(TRIPLET_PRESETS)}, got {name!r}.")
+        return cls(**{**TRIPLET_PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, cameras=None):
+        """Train the embedding on images ``X`` with identities ``y``; index them as gallery.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w[, c]) or (n, h * w * c)
+            Training images, pixels in [0, 255] (or [0, 1] floats, detected from the data).
+        y : array-like of shape (n,)
+            Identity of each image (at least 2 identities).
+        cameras : array-like of shape (n,), optional
+            Camera of each image: validation rank-1 then skips same-camera matches.
+
+        Returns
+        -------
+        self : TripletEmbedder
+        """
+        return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, cameras=cameras)
+
+    def partial_fit(self, X, y, classes=None, cameras=None):
+        """Train for one epoch more (building the network on the first call).
+
+        ``classes`` (all identities, needed by the identity head) is read on the first call;
+        by default the identities of that first ``y``.
+        """
+        return self._fit(X, y, epochs=1, reset=False, cameras=cameras, classes=classes)
+
+    def _read_images(self, X, reset):
+        X_arr = X if hasattr(X, "ndim") or sp.issparse(X) else np.asarray(X)
+        if self.image_shape is None and (sp.issparse(X_arr) or X_arr.ndim <= 2):
+            # feature vectors, validated the sklearn way (sparse, object, 1-D, 0 features),
+            # then read as 1x1 images with one channel per feature
+            X = check_array(X_arr, dtype=np.float32, accept_sparse=False)
+            X = check_images(X[:, None, None, :], name="X")
+        else:
+            keep_uint8 = getattr(X_arr, "dtype", None) == np.uint8
+            X = check_images(X_arr, image_shape=self.image_shape, name="X",
+                             dtype=None if keep_uint8 else np.float32)
+        if not reset and X.shape[1:] != self.input_shape_ and X.shape[1:3] == (1, 1):
+            # flat feature vectors: sklearn's wording, which its common checks look for
+            raise ValueError(
+                f"X has {X.shape[3]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        if not reset and X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has images of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                f"images of shape {self.input_shape_} (n_features_in_={self.n_features_in_}); "
+                f"resize them first."
+            )
+        return X
+
+    def _validate_fit_data(self, X, y, reset, cameras=None, classes=None):
+        self._check_params()
+        X = self._read_images(X, reset)
+        y = self._check_reid_targets(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} images but y has {len(y)} labels; they must match.")
+        if cameras is not None:
+            cameras = np.asarray(cameras).ravel()
+            if len(cameras) != len(y):
+                raise ValueError(f"cameras has {len(cameras)} entries but y has {len(y)}.")
+        ids, counts = np.unique(y, return_counts=True)
+        if self.loss != "random_triplet" and (counts < 2).any():
+            lonely = ids[counts < 2]
+            raise ValueError(
+                f"loss={self.loss!r} needs at least 2 images per identity (a positive for each "
+                f"anchor), but {lonely.size} identit{'y has' if lonely.size == 1 else 'ies have'}"
+                f" 1 image: {lonely[:10].tolist()}{' ...' if lonely.size > 10 else ''}. Remove "
+                f"them or use loss='random_triplet'."
+            )
+        if self.loss == "random_triplet" and not (counts >= 2).any():
+            raise ValueError("loss='random_triplet' needs an identity with at least 2 images.")
+        if reset:
+            self.input_shape_ = tuple(X.shape[1:])
+            self.n_features_in_ = int(np.prod(self.input_shape_))
+            self.identities_ = ids if classes is None else np.unique(np.asarray(classes))
+            if not np.isin(ids, self.identities_).all():
+                raise ValueError("y holds identities missing from classes.")
+            peak = float(np.max(X)) if X.size else 255.0
+            # [0, 1] float images are scaled to the [0, 255] range the networks expect
+            self.input_scale_ = 255.0 if peak <= 1.0 else 1.0
+        elif self._n_id_classes() and not np.isin(ids, self.identities_).all():
+            raise ValueError(
+                "warm_start/partial_fit got identities unseen by the identity head: "
+                f"{ids[~np.isin(ids, self.identities_)][:10].tolist()}; fit from scratch."
+            )
+        return X, y, {"cameras": cameras}
+
+    def _check_params(self):
+        def bad(name, accepted):
+            return ValueError(f"{name} must be {accepted}, got {getattr(self, name)!r}.")
+
+        arch = self.architecture
+        if not callable(arch) and arch not in ("mobilenet_v3_small", "resnet", "seed"):
+            raise bad("architecture", "'mobilenet_v3_small', 'resnet', 'seed' or a callable")
+        if self.loss not in _LOSSES:
+            raise bad("loss", f"one of {list(_LOSSES)}")
+        if self.optimizer not in ("adam", "adamw", "lamb", "rmsprop", "sgd"):
+            raise bad("optimizer", "one of ['adam', 'adamw', 'lamb', 'rmsprop', 'sgd']")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise bad("lr_schedule", "'cosine' or 'constant'")
+        for name in ("epochs", "batch_size", "images_per_identity", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise bad(name, "a positive int")
+        for name in ("margin", "learning_rate", "id_loss_weight", "label_smoothing",
+                     "head_lr_multiplier"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                raise bad(name, "a finite float >= 0")
+        if not 0 <= self.validation_fraction < 1:
+            raise bad("validation_fraction", "a float in [0, 1)")
+        if self.image_size is not None:
+            check_image_size(self.image_size)
+        weights = self.weights
+        if arch == "mobilenet_v3_small" and weights is not None and not (
+            isinstance(weights, str) and weights == "imagenet"
+        ):
+            import os
+
+            if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+                raise ValueError(
+                    f"weights file not found: {weights!r}. Pass the path of an existing "
+                    f".weights.h5 file for MobileNetV3Small(alpha=0.75, include_top=False), "
+                    f"'imagenet' or None."
+                )
+        check_reid_metric(self.metric)
+        if self.loss != "random_triplet":
+            k = self.images_per_identity
+            if k < 2 or self.batch_size % k or self.batch_size // k < 2:
+                raise ValueError(
+                    f"batch_size={self.batch_size} must split into P identities x K="
+                    f"images_per_identity={k} images, with P >= 2 and K >= 2 (e.g. "
+                    f"batch_size={max(2, self.batch_size // max(k, 2)) * max(k, 2)})."
+                )
+
+    def _n_id_classes(self):
+        return len(self.identities_) if self.id_loss_weight > 0 else None
+
+    def _build_model(self, X, y, cameras=None):
+        from skreid._keras._reid_networks import build_reid_network
+
+        self._embedder = None
+        return build_reid_network(
+            self.architecture, self.input_shape_, n_classes=self._n_id_classes(),
+            embedding_dim=self.embedding_dim, weights=self.weights,
+            image_size=None if self.image_size is None else check_image_size(self.image_size),
+            grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
+            head_lr_multiplier=self.head_lr_multiplier,
+        )
+
+    def _compile(self, n_batches, epochs):
+        from skreid._keras._reid_training import compile_reid_model, make_optimizer
+
+        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.lr_schedule,
+                                   total_steps=n_batches * epochs, warmup_steps=n_batches)
+        compile_reid_model(
+            self.model_, loss=self.loss, margin=self.margin, id_loss_weight=self.id_loss_weight,
+            label_smoothing=self.label_smoothing, optimizer=optimizer,
+            run_eagerly=self.run_eagerly,
+        )
+
+    def _train(self, X, y, epochs, cameras=None):
+        from skreid._keras._reid_training import ValidationRank1, split_identities
+        from skreid._keras._samplers import PKSampler, RandomTripletSampler, as_keras_dataset
+
+        # the global NumPy RNG is seeded by the base class for this fit
+        rng = np.random.RandomState(np.random.randint(2**31 - 1))  # noqa: NPY002
+        codes = np.searchsorted(self.identities_, y) if np.isin(y, self.identities_).all() \
+            else np.unique(y, return_inverse=True)[1]
+        if self.n_epochs_ == 0:
+            train_mask, val_mask = split_identities(codes, self.validation_fraction, rng)
+            self.validation_identities_ = (
+                np.unique(y[val_mask]) if val_mask is not None else np.array([], y.dtype)
+            )
+        else:  # continued training keeps the identity split of the first fit
+            val_mask = np.isin(y, self.validation_identities_)
+            val_mask = val_mask if val_mask.any() else None
+            train_mask = ~val_mask if val_mask is not None else np.ones(len(y), bool)
+        tr = np.flatnonzero(train_mask)
+        tr_codes = np.unique(codes[tr], return_inverse=True)[1]
+        if self.loss == "random_triplet":
+            sampler = RandomTripletSampler(tr_codes, self.batch_size, rng)
+        else:
+            P = self.batch_size // self.images_per_identity
+            sampler = PKSampler(tr_codes, P, self.images_per_identity, rng)
+        if self.n_epochs_ == 0 or not getattr(self.model_, "compiled", False):
+            self._compile(len(sampler), epochs)
+        targets = {"triplet": codes[tr]}
+        if "logits" in self.model_.output_names:
+            targets["logits"] = codes[tr]
+        dataset = as_keras_dataset(X[tr], targets, sampler)
+        callbacks = []
+        if val_mask is not None:
+            vcam = None if cameras is None else cameras[val_mask]
+            validation = ValidationRank1(
+                self._embed, X[val_mask], y[val_mask], vcam, early_stopping=self.early_stopping,
+                patience=self.patience, verbose=self.verbose,
+            )
+            callbacks.append(validation)
+        history = self._keras_fit(dataset, epochs=epochs, callbacks=callbacks)
+        if val_mask is not None and self.early_stopping:
+            validation.restore_best()
+            # n_epochs_ still counts the epochs before this call (the base adds them after)
+            self.best_epoch_ = self.n_epochs_ + 1 + int(np.nanargmax(history["val_rank1"]))
+        self._set_gallery_embeddings(self._embed(X), y, cameras)
+        return history
+
+    # --------------------------------------------------------------- inference
+    def _embed(self, X):
+        if getattr(self, "_embedder", None) is None:
+            from skreid._keras._reid_networks import embedding_model
+
+            self._embedder = embedding_model(self.model_)
+        if self.run_eagerly:  # no predict-function tracing for tiny problems
+            out = [np.asarray(self._embedder(X[i : i + 256], training=False))
+                   for i in range(0, len(X), 256)]
+            return np.concatenate(out).astype(np.float32, copy=False)
+        out = self._embedder.predict(X, batch_size=256, verbose=0)
+        return np.asarray(out, dtype=np.float32)
+
+    def transform(self, X):
+        """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``."""
+        check_is_fitted(self, "model_")
+        return self._embed(self._read_images(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
