@@ -1,0 +1,160 @@
+"""Keras-side helpers of the pets estimators: resizing, augmented batches, staged freezing.
+
+Only :mod:`skreid.pets` imports this module, inside ``fit`` / ``predict``, so Keras is
+loaded only when a pets estimator is used.
+"""
+
+import math
+import re
+
+import numpy as np
+
+from skreid._keras._base import import_keras
+
+keras = import_keras()
+ops = keras.ops
+
+
+def resize_batch(images, size, interpolation="bilinear", chunk=256):
+    """Resize ``(n, h, w, c)`` float arrays to ``size`` with Keras's resize (by chunks).
+
+    The networks resize their input with the same bilinear kernel, so images resized here
+    in ``fit`` and images resized inside the model at ``predict`` time match.
+    """
+    size = tuple(int(v) for v in size)
+    if tuple(images.shape[1:3]) == size:
+        return np.asarray(images, dtype=np.float32)
+    out = np.empty((len(images), *size, images.shape[-1]), dtype=np.float32)
+    for start in range(0, len(images), chunk):
+        block = np.asarray(images[start:start + chunk], dtype=np.float32)
+        out[start:start + chunk] = ops.convert_to_numpy(
+            ops.image.resize(block, size, interpolation=interpolation)
+        )
+    return out
+
+
+def _augment(rng, x, m, max_shift):
+    """Random horizontal flip, translation (mask padding ignored) and brightness/contrast."""
+    n, h, w = x.shape[:3]
+    flip = rng.random(n) < 0.5
+    x[flip] = x[flip, :, ::-1]
+    m[flip] = m[flip, :, ::-1]
+    if max_shift > 0:
+        for i in range(n):
+            dy, dx = rng.integers(-max_shift, max_shift + 1, size=2) * np.array([h, w]) // 100
+            if dy == 0 and dx == 0:
+                continue
+            x[i] = np.roll(x[i], (dy, dx), axis=(0, 1))
+            m[i] = np.roll(m[i], (dy, dx), axis=(0, 1))
+            # rolled-in borders are not real pixels: edge-fill the image, ignore the mask
+            ys = slice(0, dy) if dy > 0 else slice(h + dy, h)
+            xs = slice(0, dx) if dx > 0 else slice(w + dx, w)
+            if dy:
+                x[i, ys] = x[i, dy if dy > 0 else h + dy - 1][np.newaxis]
+                m[i, ys] = -1
+            if dx:
+                x[i, :, xs] = x[i, :, dx if dx > 0 else w + dx - 1][:, np.newaxis]
+                m[i, :, xs] = -1
+    gain = rng.uniform(0.8, 1.2, size=(n, 1, 1, 1))
+    bias = rng.uniform(-20, 20, size=(n, 1, 1, 1))
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    np.clip((x - mean) * gain + mean + bias, 0, 255, out=x)
+    return x, m
+
+
+class PetBatches(keras.utils.PyDataset):
+    """Shuffled (optionally augmented) batches ``(images, {"breed", "mask"})``.
+
+    Parameters
+    ----------
+    images : ndarray (n, h, w, c) float32, already at the working size
+    breed : ndarray (n, 2) float32, label and sample weight
+    masks : ndarray (n, h, w, 1) float32, training targets (-1 = ignored)
+    batch_size : int
+    seed : int
+        Seeds the shuffling and the augmentation (one generator per dataset).
+    augment : bool
+    shuffle : bool
+    max_shift : int
+        Largest translation, in percent of the image side.
+    """
+
+    def __init__(self, images, breed, masks, batch_size, seed, augment=False, shuffle=True,
+                 max_shift=10):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.images, self.breed, self.masks = images, breed, masks
+        self.batch_size = int(batch_size)
+        self.augment, self.shuffle, self.max_shift = augment, shuffle, max_shift
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images)) if shuffle else np.arange(len(images))
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index):
+        idx = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        x = self.images[idx].copy()
+        m = self.masks[idx].copy()
+        if self.augment:
+            x, m = _augment(self.rng, x, m, self.max_shift)
+        return x, {"breed": self.breed[idx], "mask": m}
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.images))
+
+
+def backbone_blocks(backbone):
+    """Index of the first layer of each inverted-residual block of a MobileNetV3 model."""
+    starts = {}
+    for i, layer in enumerate(backbone.layers):
+        match = re.match(r"expanded_conv(?:_(\d+))?_", layer.name)
+        if match:
+            starts.setdefault(int(match.group(1) or 0), i)
+    return [starts[k] for k in sorted(starts)]
+
+
+def set_backbone_trainable(model, n_blocks):
+    """Freeze the backbone of ``model``, then unfreeze its top ``n_blocks`` blocks.
+
+    ``n_blocks=0`` freezes the whole backbone (head-only training); ``None`` unfreezes
+    every block. BatchNormalization layers stay frozen always (folded weights). Returns the
+    number of trainable backbone weights. The model must be recompiled afterwards.
+    """
+    backbone = model.get_layer("backbone")
+    layers = backbone.layers
+    if n_blocks is None:
+        first = 0
+    elif n_blocks == 0:
+        first = len(layers)
+    else:
+        starts = backbone_blocks(backbone)
+        first = starts[max(len(starts) - int(n_blocks), 0)]
+    for i, layer in enumerate(layers):
+        trainable = i >= first and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = trainable
+    return sum(int(np.prod(w.shape)) for w in backbone.trainable_weights)
+
+
+def _call_batches(model, images, batch_size):
+    # direct (eager) calls: model.predict traces a graph per new model, which costs more
+    # than the whole inference for the data sizes of this library
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        block = np.asarray(images[start:start + batch_size], dtype=np.float32)
+        out = model(block, training=False)
+        outputs.append(keras.tree.map_structure(ops.convert_to_numpy, out))
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outputs)
+
+
+def predict_outputs(model, images, batch_size):
+    """Inference returning ``(breed_proba, mask_proba)`` as NumPy arrays."""
+    out = _call_batches(model, images, batch_size)
+    return out["breed"], out["mask"]
+
+
+def predict_embedding(model, images, batch_size):
+    """The ``"embedding"`` layer's output for ``images``."""
+    from skreid._keras._pet_networks import embedding_model
+
+    return _call_batches(embedding_model(model), images, batch_size)

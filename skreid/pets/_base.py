@@ -1,0 +1,385 @@
+"""What MultiTaskPetNet and FineTunedPetNet share: input checks, targets, predict/transform.
+
+Mask coding (the one of :func:`skreid.datasets.load_oxford_pets` and
+:func:`skreid.datasets.make_pets`): 0 pet, 1 background, 2 border (trimap "not classified"),
+:data:`skreid.datasets.MASK_IGNORE` (255) = no annotation. ``predict_mask`` answers in the
+same coding (0/1 for ``segmentation="binary"``, 0/1/2 for ``"trimap"``).
+
+No Keras import at module level: the Keras helpers are imported inside the methods.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from skreid.datasets import MASK_IGNORE
+from skreid.utils import check_image_size, check_images
+
+_MASK_LABELS = (0, 1, 2)
+_SEGMENTATIONS = ("binary", "trimap")
+
+
+def _check_positive_int(value, name, minimum=1):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _check_float(value, name, low, high, *, low_open=False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and np.isfinite(value) and (value > low if low_open else value >= low)
+    if not ok or value > high:
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(f"{name} must be a float in {interval}, got {value!r}.")
+    return float(value)
+
+
+def _as_images(X, name="X"):
+    """``check_images`` on X; 2-D input is read as one-pixel-high grayscale strips.
+
+    Flat rows carry no image shape: reading them as ``(1, n_features, 1)`` strips (which the
+    model resizes to ``image_size``) lets generic tabular tooling, such as scikit-learn's
+    estimator checks, run. Pass real images as ``(n, h, w[, c])`` arrays.
+    """
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"{name} is a sparse matrix: sparse input is not supported (images).")
+    arr = np.asarray(X) if not hasattr(X, "shape") else X
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} pixel values must be real.")
+    ndim = getattr(arr, "ndim", 0)
+    if ndim in (0, 1):
+        raise ValueError(
+            f"{name} must be images (n, h, w[, c]) or a 2-D array, got {ndim}-D shape "
+            f"{arr.shape}. Reshape your data."
+        )
+    if ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+            f"required."
+        )
+    if ndim == 2:
+        return check_images(arr, image_shape=(1, arr.shape[1], 1), name=name), True
+    return check_images(arr, allow_flat=False, name=name), False
+
+
+class PetNetMixin:
+    """Shared implementation of the pets estimators (first base: its tags go on top of the
+    scikit-learn mixins' ones).
+
+    Subclasses provide ``_image_size()`` (the working size) and the
+    :class:`~skreid._keras._base.KerasEstimatorMixin` hooks ``_build_model`` (a compiled
+    two-headed network from :mod:`skreid._keras._pet_networks`) and ``_train`` (which calls
+    :meth:`_training_arrays`, :meth:`_split_validation` and :meth:`_fit_stage`).
+    """
+
+    # ---------------------------------------------------------------- validation
+    def _validate_params(self):
+        check_image_size(self.image_size, name="image_size")
+        if self.segmentation not in _SEGMENTATIONS:
+            raise ValueError(
+                f"segmentation must be 'binary' (pet/background) or 'trimap' (pet/background/"
+                f"border), got {self.segmentation!r}."
+            )
+        if self.n_classes is not None:
+            _check_positive_int(self.n_classes, "n_classes", minimum=2)
+        _check_positive_int(self.epochs, "epochs", minimum=0)
+        _check_positive_int(self.batch_size, "batch_size")
+        _check_float(self.learning_rate, "learning_rate", 0.0, 10.0, low_open=True)
+        self._task_weights()
+        if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "
+                f"{self.class_weight!r}."
+            )
+        if self.validation_fraction is not None:
+            _check_float(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
+        if self.run_eagerly not in ("auto", True, False):
+            raise ValueError(
+                f"run_eagerly must be 'auto', True or False, got {self.run_eagerly!r}."
+            )
+
+    def _task_weights(self):
+        tw = self.task_weights
+        if isinstance(tw, dict):
+            if set(tw) - {"breed", "mask"}:
+                raise ValueError(
+                    f"task_weights keys must be 'breed' and 'mask', got {sorted(tw)!r}."
+                )
+            tw = (tw.get("breed", 1.0), tw.get("mask", 1.0))
+        try:
+            breed, mask = (float(v) for v in tw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"task_weights must be a (breed, mask) pair or a dict with keys 'breed' and "
+                f"'mask', got {self.task_weights!r}."
+            ) from None
+        if not (np.isfinite([breed, mask]).all() and breed >= 0 and mask >= 0 and breed + mask > 0):
+            raise ValueError(
+                f"task_weights must be finite, non-negative and not both zero, got "
+                f"{self.task_weights!r}."
+            )
+        return breed, mask
+
+    def _n_mask_classes(self):
+        return 1 if self.segmentation == "binary" else 3
+
+    def _validate_fit_data(self, X, y, reset, masks=None, classes=None, **fit_params):
+        if fit_params:
+            raise TypeError(
+                f"fit got unexpected keyword argument(s) {sorted(fit_params)}; accepted: masks."
+            )
+        self._validate_params()
+        X, flat = _as_images(X)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None "
+                f"(breed labels)."
+            )
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity; labels must be finite.")
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(
+                f"y must be a 1-D array with one label per image ({len(X)}), got shape {y.shape}."
+            )
+        if not reset:
+            self._check_predict_input(X, flat)
+        y_idx = self._encode_labels(y, reset, classes)
+        m = self._validate_masks(masks, X)
+        if reset:
+            self.n_channels_in_ = X.shape[-1]
+            if flat:
+                self.n_features_in_ = X.shape[2]
+            else:
+                self.__dict__.pop("n_features_in_", None)
+        return X, y_idx, {"masks": m}
+
+    def _encode_labels(self, y, reset, classes=None):
+        if self.n_classes is not None:
+            if not (np.issubdtype(y.dtype, np.integer) or
+                    (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))):
+                raise ValueError(
+                    f"with n_classes={self.n_classes}, y must hold integer labels in "
+                    f"0..{self.n_classes - 1}, got dtype {y.dtype}."
+                )
+            bad = (y < 0) | (y >= self.n_classes)
+            if bad.any():
+                raise ValueError(
+                    f"y has labels outside 0..{self.n_classes - 1} (n_classes={self.n_classes}): "
+                    f"{np.unique(y[bad])[:10].tolist()}."
+                )
+            classes = np.arange(self.n_classes)
+            y_idx = y.astype(np.int64)
+        else:
+            from sklearn.utils.multiclass import type_of_target
+
+            if type_of_target(y) not in ("binary", "multiclass"):
+                raise ValueError(
+                    f"Unknown label type: y must hold class labels, got {type_of_target(y)!r} "
+                    f"values."
+                )
+            if reset:
+                classes = LabelEncoder().fit(y if classes is None else np.asarray(classes)).classes_
+            else:
+                classes = self.classes_
+            unseen = ~np.isin(y, classes)
+            if unseen.any():
+                raise ValueError(
+                    f"y has labels {np.unique(y[unseen])[:10].tolist()} unseen when the network "
+                    f"was built (classes_ = {classes[:10].tolist()}...)."
+                )
+            if len(classes) < 2:
+                raise ValueError(
+                    f"y has only 1 class ({classes[0]!r}); a classifier needs at least 2."
+                )
+            y_idx = np.searchsorted(classes, y)
+        if reset:
+            self.classes_ = classes
+        return y_idx
+
+    def _validate_masks(self, masks, X):
+        if masks is None:
+            return None
+        try:
+            m = np.asarray(masks)
+        except Exception as exc:
+            raise ValueError(f"masks could not be converted to an array: {exc}") from None
+        if m.ndim == 4 and m.shape[-1] == 1:
+            m = m[..., 0]
+        if m.shape != X.shape[:3]:
+            raise ValueError(
+                f"masks must have shape (n_images, height, width) = {X.shape[:3]} to match the "
+                f"images, got {m.shape}."
+            )
+        if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool):
+            raise ValueError(f"masks must hold integer labels, got dtype {m.dtype}.")
+        values = np.unique(m)
+        bad = values[~np.isin(values, (*_MASK_LABELS, MASK_IGNORE))]
+        if bad.size:
+            raise ValueError(
+                f"masks hold values {bad[:10].tolist()}; accepted: 0 (pet), 1 (background), "
+                f"2 (border) and {MASK_IGNORE} (ignored, e.g. images without a trimap)."
+            )
+        return m.astype(np.uint8)
+
+    # ---------------------------------------------------------------- targets
+    def _sample_weights(self, y_idx):
+        weights = np.ones(len(y_idx), dtype=np.float32)
+        if self.class_weight == "balanced":
+            counts = np.bincount(y_idx, minlength=len(self.classes_)).astype(float)
+            present = counts > 0
+            per_class = np.zeros_like(counts)
+            per_class[present] = len(y_idx) / (present.sum() * counts[present])
+            weights = per_class[y_idx].astype(np.float32)
+        elif isinstance(self.class_weight, dict):
+            for label, w in self.class_weight.items():
+                weights[self.classes_[y_idx] == label] = float(w)
+        return weights
+
+    def _mask_targets(self, masks, n, size):
+        """Training targets at the working size: -1 ignored; binary 1 pet / 0 background."""
+        from skreid._keras._pet_training import resize_batch
+
+        if masks is None:
+            return np.full((n, *size, 1), -1.0, dtype=np.float32)
+        m = resize_batch(masks[..., np.newaxis].astype(np.float32), size, "nearest")
+        m = np.rint(m)
+        target = np.full(m.shape, -1.0, dtype=np.float32)
+        ignored = m == MASK_IGNORE
+        if self.ignore_border:
+            ignored |= m == 2
+        if self.segmentation == "binary":
+            # the border hugs the animal: count it as pet unless it is ignored
+            target[(m == 0) | (m == 2)] = 1.0
+            target[m == 1] = 0.0
+        else:
+            for label in _MASK_LABELS:
+                target[m == label] = label
+        target[ignored] = -1.0
+        return target
+
+    def _training_arrays(self, X, y_idx, masks):
+        """Images at the working size, (label, weight) targets and mask targets."""
+        from skreid._keras._pet_training import resize_batch
+
+        size = self._image_size()
+        images = resize_batch(X, size)
+        breed = np.stack([y_idx.astype(np.float32), self._sample_weights(y_idx)], axis=1)
+        return images, breed, self._mask_targets(masks, len(X), size)
+
+    # ---------------------------------------------------------------- inference
+    def _check_predict_input(self, X, flat):
+        if getattr(self, "n_features_in_", None) is not None and flat:
+            if X.shape[2] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[2]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        if X.shape[-1] != self.n_channels_in_:
+            raise ValueError(
+                f"X has {X.shape[-1]} channel(s) per pixel but the network was fitted on "
+                f"{self.n_channels_in_}-channel images."
+            )
+
+    def _prepare(self, X):
+        check_is_fitted(self, "model_")
+        X, flat = _as_images(X)
+        self._check_predict_input(X, flat)
+        return self._to_network_input(X)
+
+    def _to_network_input(self, X):
+        return X
+
+    def predict_proba(self, X):
+        """Breed probabilities, shape ``(n_images, n_classes)`` in the order of ``classes_``."""
+        from skreid._keras._pet_training import predict_outputs
+
+        X = self._prepare(X)
+        return predict_outputs(self.model_, X, self.batch_size)[0]
+
+    def predict(self, X):
+        """Predicted breed label of each image."""
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def predict_mask(self, X, return_proba=False):
+        """Segment the images at their own resolution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w[, c])
+        return_proba : bool, default=False
+            Return per-pixel probabilities instead of labels: ``(n, h, w)`` probability of
+            "pet" for ``segmentation="binary"``, ``(n, h, w, 3)`` for ``"trimap"``.
+
+        Returns
+        -------
+        masks : ndarray of shape (n, h, w), uint8
+            0 pet, 1 background (and 2 border for ``segmentation="trimap"``).
+        """
+        from skreid._keras._pet_training import predict_outputs, resize_batch
+
+        X = self._prepare(X)
+        proba = predict_outputs(self.model_, X, self.batch_size)[1]
+        proba = resize_batch(proba, X.shape[1:3])
+        if self.segmentation == "binary":
+            proba = proba[..., 0]
+            if return_proba:
+                return proba
+            return np.where(proba >= 0.5, 0, 1).astype(np.uint8)
+        if return_proba:
+            return proba
+        return np.argmax(proba, axis=-1).astype(np.uint8)
+
+    def transform(self, X):
+        """Bottleneck embedding of each image (for k-NN, t-SNE...), shape ``(n, d)``."""
+        from skreid._keras._pet_training import predict_embedding
+
+        X = self._prepare(X)
+        return predict_embedding(self.model_, X, self.batch_size)
+
+    # ---------------------------------------------------------------- training
+    def _fit_stage(self, images, breed, masks, epochs, val, offset=0):
+        """Run ``epochs`` epochs of ``model_.fit`` on (augmented) batches; return history."""
+        from skreid._keras._pet_training import PetBatches
+
+        # a fresh, reproducible shuffling/augmentation stream for each call
+        seed = (self._seed_ + 104729 * (self.n_epochs_ + offset + 1)) % (2**31 - 1)
+        data = PetBatches(images, breed, masks, self.batch_size, seed, augment=self.augment)
+        eager = self.run_eagerly
+        if eager == "auto":
+            # tracing the train step costs seconds (~15 s for MobileNetV3 on 2 cores); for
+            # a handful of steps, eager execution is much faster
+            eager = epochs * len(data) <= 64
+        self.model_.run_eagerly = bool(eager)
+        kwargs = {}
+        if val is not None:
+            kwargs["validation_data"] = PetBatches(*val, self.batch_size, seed, shuffle=False)
+        return self._keras_fit(data, epochs=epochs, **kwargs)
+
+    def _split_validation(self, images, breed, masks):
+        if self.validation_fraction is None:
+            return (images, breed, masks), None
+        rng = np.random.default_rng(self._seed_)
+        order = rng.permutation(len(images))
+        n_val = max(1, int(round(self.validation_fraction * len(images))))
+        if n_val >= len(images):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training image "
+                f"out of {len(images)}."
+            )
+        va, tr = order[:n_val], order[n_val:]
+        return (images[tr], breed[tr], masks[tr]), (images[va], breed[va], masks[va])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

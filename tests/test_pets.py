@@ -1,0 +1,230 @@
+"""Behaviour of MultiTaskPetNet and FineTunedPetNet on synthetic pets (and the real subset)."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import GridSearchCV
+
+from skreid.datasets import MASK_IGNORE, make_pets
+
+pytest.importorskip("keras")
+
+from skreid.pets import FineTunedPetNet, MultiTaskPetNet  # noqa: E402
+
+WEIGHTS_NAME = "mobilenet_v3_small_075_224_imagenet_no_top_bnfolded.weights.h5"
+
+
+def tiny_multitask(**kw):
+    params = dict(image_size=16, width=4, depth=2, epochs=2, batch_size=16, augment=False,
+                  random_state=0)
+    params.update(kw)
+    return MultiTaskPetNet(**params)
+
+
+def tiny_finetuned(**kw):
+    params = dict(weights=None, image_size=32, epochs=2, head_epochs=1, fine_tune_blocks=2,
+                  decoder_width=8, batch_size=16, augment=False, random_state=0)
+    params.update(kw)
+    return FineTunedPetNet(**params)
+
+
+@pytest.fixture(scope="module")
+def pets():
+    return make_pets(n_samples=48, n_classes=3, image_size=16, random_state=0)
+
+
+def test_import_does_not_load_keras():
+    code = ("import sys, skreid.pets, skreid; skreid.pets.__all__; "
+            "print('keras' in sys.modules or 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("cls", [MultiTaskPetNet, FineTunedPetNet])
+def test_classifier_and_transformer(cls):
+    est = cls()
+    assert is_classifier(est)
+    assert hasattr(est, "transform") and hasattr(est, "predict_mask")
+    assert clone(est).get_params() == est.get_params()
+
+
+def test_seed_parameter_count():
+    from skreid._keras._pet_networks import build_seed_network
+
+    assert build_seed_network((256, 256), n_classes=37).count_params() == 640_438
+    X = np.zeros((2, 20, 12, 3), dtype=np.uint8)  # resized to 256x256 inside the model
+    net = MultiTaskPetNet("seed", image_size=256, n_classes=37, epochs=0).fit(X, [0, 1])
+    assert net.model_.count_params() == 640_438
+    assert net.transform(X).shape == (2, 32 * 32 * 16)
+
+
+def test_multitask_learns_both_tasks():
+    data = make_pets(n_samples=240, n_classes=3, image_size=24, random_state=1)
+    X, y, M = data.images, data.labels, data.masks
+    net = MultiTaskPetNet(image_size=24, width=8, depth=2, epochs=20, batch_size=32,
+                          learning_rate=3e-3, augment=False, random_state=0)
+    net.fit(X[:180], y[:180], masks=M[:180])
+    accuracy = net.score(X[180:], y[180:])
+    masks = net.predict_mask(X[180:])
+    pixel_accuracy = (masks == M[180:]).mean()
+    background = (M[180:] == 1).mean()
+    assert accuracy > 0.55, accuracy  # chance: 1/3
+    assert pixel_accuracy > background + 0.03, (pixel_accuracy, background)
+    assert net.history_["loss"][-1] < net.history_["loss"][0]
+
+
+def test_predict_shapes_and_codings(pets):
+    X, y, M = pets.images, pets.labels, pets.masks
+    net = tiny_multitask(segmentation="trimap", epochs=1).fit(X, y, masks=M)
+    other = np.random.default_rng(0).integers(0, 255, (3, 20, 12, 3)).astype(np.uint8)
+    pred = net.predict_mask(other)  # another size: resized inside, answered at input size
+    assert pred.shape == (3, 20, 12) and pred.dtype == np.uint8
+    assert set(np.unique(pred)) <= {0, 1, 2}
+    assert net.predict_mask(other, return_proba=True).shape == (3, 20, 12, 3)
+    proba = net.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert set(net.predict(X)) <= set(net.classes_)
+    assert net.transform(X).shape == (len(X), 16)
+    assert 0 <= net.score(X, y) <= 1
+
+
+def test_masks_optional_per_sample(pets):
+    X, y, M = pets.images, pets.labels, pets.masks.copy()
+    M[::2] = MASK_IGNORE  # half the images without annotation
+    net = tiny_multitask().fit(X, y, masks=M)
+    assert np.isfinite(net.history_["mask_loss"]).all()
+    net = tiny_multitask().fit(X, y)  # no masks at all: the mask head just does not learn
+    assert net.history_["mask_loss"] == [0.0, 0.0]
+    assert net.predict_mask(X[:2]).shape == (2, 16, 16)
+
+
+def test_n_classes_keeps_absent_breeds(pets):
+    net = tiny_multitask(n_classes=5, epochs=1).fit(pets.images, pets.labels)
+    np.testing.assert_array_equal(net.classes_, np.arange(5))
+    assert net.predict_proba(pets.images[:2]).shape == (2, 5)
+
+
+@pytest.mark.parametrize("factory", [tiny_multitask, tiny_finetuned])
+def test_determinism_and_pickle(pets, factory):
+    X, y, M = pets.images, pets.labels, pets.masks
+    a = factory().fit(X, y, masks=M)
+    b = factory().fit(X, y, masks=M)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.predict_mask(X), b.predict_mask(X))
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(a.predict_proba(X), c.predict_proba(X))
+    np.testing.assert_array_equal(a.transform(X), c.transform(X))
+    c.partial_fit(X, y, masks=M)  # the unpickled network is compiled and keeps training
+    assert c.n_epochs_ == a.n_epochs_ + 1
+    if isinstance(a, FineTunedPetNet):
+        _check_finetuned_stages(a)
+
+
+def test_grid_search_routes_masks(pets):
+    grid = GridSearchCV(tiny_multitask(epochs=1), {"task_weights": [(1.0, 1.0), (1.0, 0.2)]},
+                        cv=2, refit=False)
+    # masks are sample-aligned: a wrong slicing would fail the mask shape check in fit
+    grid.fit(pets.images, pets.labels, masks=pets.masks)
+    assert len(grid.cv_results_["mean_test_score"]) == 2
+
+
+def _check_finetuned_stages(net):
+    from skreid._keras._pet_training import set_backbone_trainable
+
+    assert net._stage == "fine_tune"
+    backbone = net.model_.get_layer("backbone")
+    trainable = [layer for layer in backbone.layers if layer.trainable_weights]
+    assert trainable and not any("BatchNorm" in type(la).__name__ for la in trainable)
+    assert set_backbone_trainable(net.model_, 0) == 0
+
+
+def test_class_weight_balanced():
+    net = tiny_multitask(class_weight="balanced")
+    net.classes_ = np.arange(3)
+    weights = net._sample_weights(np.array([0, 0, 0, 1, 2, 2]))
+    np.testing.assert_allclose(weights, [2 / 3] * 3 + [2] + [1, 1])
+    net.class_weight = {1: 5.0}
+    np.testing.assert_allclose(net._sample_weights(np.array([0, 1])), [1, 5])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(y=[0, 1, 5] * 16, n_classes=3), "outside 0..2"),
+        (dict(masks=np.zeros((48, 8, 8), np.uint8)), "masks must have shape"),
+        (dict(masks=np.full((48, 16, 16), 7, np.uint8)), "masks hold values"),
+        (dict(nan=True), "NaN"),
+        (dict(segmentation="pixels"), "segmentation must be"),
+        (dict(task_weights=(1.0, -1.0)), "task_weights"),
+        (dict(architecture="vgg"), "architecture must be"),
+        (dict(image_size=18), "divisible by 4"),
+    ],
+)
+def test_bad_input(pets, kwargs, match):
+    X = pets.images.astype(np.float32)
+    if kwargs.pop("nan", False):
+        X[3, 2, 2, 0] = np.nan
+    y = kwargs.pop("y", pets.labels)
+    masks = kwargs.pop("masks", pets.masks)
+    with pytest.raises(ValueError, match=match):
+        tiny_multitask(**kwargs).fit(X, y, masks=masks)
+
+
+def test_bad_weights_file(tmp_path, pets):
+    with pytest.raises(ValueError, match="not found"):
+        tiny_finetuned(weights=str(tmp_path / "missing.weights.h5")).fit(pets.images, pets.labels)
+    from skreid._keras._pet_networks import build_seed_network
+
+    wrong = tmp_path / "other.weights.h5"
+    build_seed_network((16, 16), n_classes=3).save_weights(wrong)
+    with pytest.raises(ValueError, match="other.weights.h5"):
+        tiny_finetuned(weights=str(wrong)).fit(pets.images, pets.labels)
+
+
+def _real_data():
+    root = os.environ.get("SKREID_TEST_DATA")
+    if not root:
+        pytest.skip("SKREID_TEST_DATA is not set (path of the shared data folder)")
+    weights = os.path.join(root, "weights", WEIGHTS_NAME)
+    pets_root = os.path.join(root, "oxford_pets")
+    if not (os.path.isfile(weights) and os.path.isdir(pets_root)):
+        pytest.skip(f"{weights} or {pets_root} not found")
+    return weights, pets_root
+
+
+def test_real_frozen_features_separate_cats_and_dogs():
+    weights, pets_root = _real_data()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from skreid.datasets import load_oxford_pets
+
+    data = load_oxford_pets(pets_root, image_size=(128, 128))
+    # epochs=0: the network is built with the shared weights and not trained
+    net = FineTunedPetNet(weights=weights, image_size=128, epochs=0, n_classes=37)
+    features = net.fit(data.images, data.breeds).transform(data.images)
+    assert features.shape == (len(data.images), 432)
+    # shuffled folds: the files are sorted by breed, and unshuffled folds would hold out
+    # whole breeds
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    accuracy = cross_val_score(LogisticRegression(max_iter=2000), features, data.species,
+                               cv=cv).mean()
+    assert accuracy > 0.85, accuracy  # chance ~0.53
+
+
+@pytest.mark.slow
+def test_finetuned_learns_both_tasks():
+    weights, _ = _real_data()
+    data = make_pets(n_samples=240, n_classes=3, image_size=64, random_state=1)
+    X, y, M = data.images, data.labels, data.masks
+    net = FineTunedPetNet(weights=weights, image_size=64, epochs=12, head_epochs=4,
+                          batch_size=16, learning_rate=3e-3, random_state=0)
+    net.fit(X[:180], y[:180], masks=M[:180])
+    assert net.score(X[180:], y[180:]) > 0.6  # chance: 1/3
+    assert (net.predict_mask(X[180:]) == M[180:]).mean() > (M[180:] == 1).mean() + 0.02
