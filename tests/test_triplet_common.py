@@ -23,7 +23,10 @@ TINY = TripletEmbedder(
     run_eagerly=True, random_state=0,
 )
 
-EXPECTED_FAILED_CHECKS = {
+# These two fail by one float32 ulp on some runs and pass on others (it depends on how the
+# batch is split across threads), so they cannot be strict expected failures: they run, and
+# only that round-off failure is turned into a (non-strict) xfail.
+ULP_SENSITIVE_CHECKS = {
     "check_methods_sample_order_invariance": (
         "float32 Keras inference: reordering the batch changes embeddings by one ulp "
         "(measured 1.2e-7), above the check's rtol=1e-7"
@@ -34,6 +37,19 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
-@parametrize_with_checks([TINY], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def _check_name(check):
+    return getattr(check, "func", check).__name__
+
+
+@parametrize_with_checks([TINY])
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
+    reason = ULP_SENSITIVE_CHECKS.get(_check_name(check))
+    if reason is None:
+        check(estimator)
+        return
+    try:
+        check(estimator)
+    except AssertionError as exc:
+        if "Not equal to tolerance" not in str(exc):
+            raise
+        pytest.xfail(reason)
