@@ -270,3 +270,27 @@ def test_mobilenet_with_shared_weights_fits_and_pickles(people):
                    if isinstance(la, keras.layers.BatchNormalization))
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.transform(X), est.transform(X))
+
+
+def test_flip_test_averages_an_image_and_its_mirror(people):
+    X, y = people.images, people.person_ids
+    est = tiny(id_loss_weight=1.0).fit(X, y)
+    mirrored = X[:, :, ::-1]
+    a, b = est.transform(X), est.transform(mirrored)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    est.set_params(flip_test=False)
+    assert not np.allclose(est.transform(X), est.transform(mirrored), atol=1e-5)
+
+
+def test_single_shot_validation_rank1():
+    from skreid._keras._reid_training import single_shot_rank1
+
+    ids = np.repeat(np.arange(5), 3)
+    cams = np.tile([1, 2, 3], 5)
+    perfect = np.eye(5)[ids]  # every image of a person embeds at the same point
+    assert single_shot_rank1(perfect, ids, cams) == 1.0
+    rng = np.random.RandomState(0)
+    noise = rng.normal(size=(15, 4))
+    assert single_shot_rank1(noise, ids, cams) == single_shot_rank1(noise, ids, cams)
+    assert 0.0 <= single_shot_rank1(noise, ids, cams) <= 1.0

@@ -49,9 +49,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     with frozen BatchNorm, P x K batches (16 x 4) with the batch-hard triplet loss on
     L2-normalised features plus a label-smoothed identity loss on a BN neck (its head at 10x
     the learning rate), flip / translation / random-erasing augmentation, Adam 1e-4 with a
-    one-epoch warm-up and cosine decay, early stopping on the rank-1 of held-out training
-    identities. Pass ``weights=`` a local ``.weights.h5`` file when offline. Named
-    configurations: :meth:`from_preset` (``"report"``, ``"seed_pk"``, ``"best"``).
+    one-epoch warm-up and cosine decay, early stopping on the single-shot cross-camera
+    rank-1 of held-out training identities, test-time flip averaging. Pass ``weights=`` a
+    local ``.weights.h5`` file when offline. Named configurations: :meth:`from_preset`
+    (``"report"``, ``"seed_pk"``, ``"best"``).
 
     ``warm_start=True`` / ``partial_fit`` continue with the optimizer state and learning-rate
     schedule where the previous call left them (so with ``lr_schedule="cosine"`` at its end).
@@ -108,6 +109,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Stop when validation rank-1 has not improved for ``patience`` epochs and restore the
         best weights (needs ``validation_fraction > 0``).
     patience : int, default=10
+    flip_test : bool, default=True
+        Test-time flip averaging: every embedding (``transform``, the gallery, validation)
+        is the mean of the embeddings of the image and its horizontal mirror, then
+        L2-normalised. Doubles inference cost; the network is trained with random flips,
+        so both views are in-distribution and their mean is a less noisy descriptor.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
     run_eagerly : bool, default=False
@@ -172,6 +178,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         validation_fraction=0.1,
         early_stopping=True,
         patience=10,
+        flip_test=True,
         metric="euclidean",
         run_eagerly=False,
         random_state=None,
@@ -199,6 +206,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.flip_test = flip_test
         self.metric = metric
         self.run_eagerly = run_eagerly
         self.random_state = random_state
@@ -323,6 +331,8 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise bad(name, "a finite float >= 0")
+        if not isinstance(self.flip_test, (bool, np.bool_)):
+            raise bad("flip_test", "a bool")
         if not 0 <= self.validation_fraction < 1:
             raise bad("validation_fraction", "a float in [0, 1)")
         if self.image_size is not None:
@@ -417,12 +427,14 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         if val_mask is not None and self.early_stopping:
             validation.restore_best()
             # n_epochs_ still counts the epochs before this call (the base adds them after)
-            self.best_epoch_ = self.n_epochs_ + 1 + int(np.nanargmax(history["val_rank1"]))
+            # the callback keeps the later epoch on ties: the last maximum
+            val = np.asarray(history["val_rank1"], float)[::-1]
+            self.best_epoch_ = self.n_epochs_ + len(val) - int(np.nanargmax(val))
         self._set_gallery_embeddings(self._embed(X), y, cameras)
         return history
 
     # --------------------------------------------------------------- inference
-    def _embed(self, X):
+    def _embed_once(self, X):
         if getattr(self, "_embedder", None) is None:
             from skreid._keras._reid_networks import embedding_model
 
@@ -433,6 +445,15 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             return np.concatenate(out).astype(np.float32, copy=False)
         out = self._embedder.predict(X, batch_size=256, verbose=0)
         return np.asarray(out, dtype=np.float32)
+
+    def _embed(self, X):
+        emb = self._embed_once(X)
+        if self.flip_test and X.shape[2] > 1:
+            # mean of the image's and its mirror's unit embeddings, back on the unit sphere
+            emb = emb + self._embed_once(np.ascontiguousarray(X[:, :, ::-1]))
+            norm = np.linalg.norm(emb, axis=1, keepdims=True)
+            emb = emb / np.maximum(norm, np.finfo(np.float32).tiny)
+        return emb.astype(np.float32, copy=False)
 
     def transform(self, X):
         """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``."""
