@@ -119,14 +119,14 @@ def collect_rows(args, weights):
 
     q = args.quick
     common = dict(n_classes=37, random_state=0, verbose=args.verbose)
-    ft = dict(weights=weights, image_size=224, epochs=1 if q else 4, head_epochs=2, **common)
+    ft = dict(weights=weights, image_size=224, epochs=1 if q else 4, **common)
     return {
         "multitask-seed": ("MultiTaskPetNet seed, 128 px", 128, lambda: MultiTaskPetNet(
             "seed", image_size=128, epochs=1 if q else 12, class_weight=None, **common)),
         "multitask": ("MultiTaskPetNet unet (default), 96 px", 96, lambda: MultiTaskPetNet(
             image_size=96, epochs=1 if q else 15, **common)),
         "finetuned-report": ("FineTunedPetNet report head, 224 px", 224,
-                             lambda: FineTunedPetNet(head="report", **ft)),
+                             lambda: FineTunedPetNet(head="report", head_epochs=2, **ft)),
         "finetuned": ("FineTunedPetNet light head (default), 224 px", 224,
                       lambda: FineTunedPetNet(**ft)),
     }

@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -36,6 +37,16 @@ def tiny_finetuned(**kw):
 @pytest.fixture(scope="module")
 def pets():
     return make_pets(n_samples=48, n_classes=3, image_size=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fake_weights(tmp_path_factory):
+    """A random MobileNetV3Small weights file: exercises the pretrained (staged) code path."""
+    from skreid._keras._backbones import mobilenet_v3_small
+
+    path = tmp_path_factory.mktemp("weights") / "random_mnv3s_075.weights.h5"
+    mobilenet_v3_small((32, 32, 3), weights=None).save_weights(path)
+    return str(path)
 
 
 def test_import_does_not_load_keras():
@@ -111,8 +122,10 @@ def test_n_classes_keeps_absent_breeds(pets):
 
 
 @pytest.mark.parametrize("factory", [tiny_multitask, tiny_finetuned])
-def test_determinism_and_pickle(pets, factory):
+def test_determinism_and_pickle(pets, factory, fake_weights):
     X, y, M = pets.images, pets.labels, pets.masks
+    if factory is tiny_finetuned:  # the staged path: head epoch, then fine-tuning
+        factory = partial(tiny_finetuned, weights=fake_weights)
     a = factory().fit(X, y, masks=M)
     b = factory().fit(X, y, masks=M)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
@@ -142,6 +155,40 @@ def _check_finetuned_stages(net):
     trainable = [layer for layer in backbone.layers if layer.trainable_weights]
     assert trainable and not any("BatchNorm" in type(la).__name__ for la in trainable)
     assert set_backbone_trainable(net.model_, 0) == 0
+
+
+def _batchnorm_layers(net):
+    backbone = net.model_.get_layer("backbone")
+    return [la for la in backbone.layers if "BatchNorm" in type(la).__name__]
+
+
+def test_finetuned_from_scratch_learns_both_tasks():
+    # regression: with weights=None the backbone's BatchNorm used to be frozen at its
+    # initial identity statistics, and the random backbone learnt nothing (breed loss
+    # stayed at ln 3, masks all background)
+    data = make_pets(n_samples=240, n_classes=3, image_size=32, random_state=1)
+    X, y, M = data.images, data.labels, data.masks
+    net = tiny_finetuned(epochs=20, batch_size=32, learning_rate=3e-3, task_weights=(1.0, 3.0))
+    net.fit(X[:180], y[:180], masks=M[:180])
+    assert net._stage == "scratch"
+    assert all(la.trainable for la in _batchnorm_layers(net))
+    assert net.history_["breed_loss"][-1] < 0.5 * np.log(3)
+    assert net.score(X[:180], y[:180]) > 0.8  # inference mode: moving statistics learnt
+    assert net.score(X[180:], y[180:]) > 0.4  # chance: 1/3
+    pixel_accuracy = (net.predict_mask(X[180:]) == M[180:]).mean()
+    background = (M[180:] == 1).mean()
+    assert pixel_accuracy > background + 0.02, (pixel_accuracy, background)
+
+    # test_time_flip (default) averages the image and its mirror
+    x = X[180:184]
+    net.set_params(test_time_flip=False)
+    proba = (net.predict_proba(x) + net.predict_proba(x[:, :, ::-1])) / 2
+    mask = (net.predict_mask(x, return_proba=True)
+            + net.predict_mask(x[:, :, ::-1], return_proba=True)[:, :, ::-1]) / 2
+    net.set_params(test_time_flip=True)
+    np.testing.assert_allclose(net.predict_proba(x), proba, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.predict_mask(x, return_proba=True), mask, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_class_weight_balanced():

@@ -114,12 +114,15 @@ def backbone_blocks(backbone):
     return [starts[k] for k in sorted(starts)]
 
 
-def set_backbone_trainable(model, n_blocks):
+def set_backbone_trainable(model, n_blocks, freeze_bn=True):
     """Freeze the backbone of ``model``, then unfreeze its top ``n_blocks`` blocks.
 
     ``n_blocks=0`` freezes the whole backbone (head-only training); ``None`` unfreezes
-    every block. BatchNormalization layers stay frozen always (folded weights). Returns the
-    number of trainable backbone weights. The model must be recompiled afterwards.
+    every block. With ``freeze_bn=True`` (pretrained, BatchNorm-folded weights) the
+    BatchNormalization layers stay frozen always; with ``freeze_bn=False`` (a randomly
+    initialised backbone, whose BatchNorm must learn its statistics) they follow their
+    block. Returns the number of trainable backbone weights. The model must be recompiled
+    afterwards.
     """
     backbone = model.get_layer("backbone")
     layers = backbone.layers
@@ -131,9 +134,21 @@ def set_backbone_trainable(model, n_blocks):
         starts = backbone_blocks(backbone)
         first = starts[max(len(starts) - int(n_blocks), 0)]
     for i, layer in enumerate(layers):
-        trainable = i >= first and not isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = trainable
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= first and not (freeze_bn and is_bn)
     return sum(int(np.prod(w.shape)) for w in backbone.trainable_weights)
+
+
+def set_batchnorm_momentum(model, momentum):
+    """Set the momentum of every BatchNormalization layer of ``model`` (recursively).
+
+    Keras's MobileNetV3 uses 0.999: its moving statistics need thousands of steps to
+    settle, far more than a from-scratch fit on a small data set makes, so inference
+    (which uses them) would see unnormalised activations.
+    """
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
 
 
 def _call_batches(model, images, batch_size):

@@ -296,12 +296,16 @@ class PetNetMixin:
     def _to_network_input(self, X):
         return X
 
-    def predict_proba(self, X):
-        """Breed probabilities, shape ``(n_images, n_classes)`` in the order of ``classes_``."""
+    def _network_outputs(self, X):
+        """``(breed_proba, mask_proba)`` of prepared images (mask at the working size)."""
         from skreid._keras._pet_training import predict_outputs
 
+        return predict_outputs(self.model_, X, self.batch_size)
+
+    def predict_proba(self, X):
+        """Breed probabilities, shape ``(n_images, n_classes)`` in the order of ``classes_``."""
         X = self._prepare(X)
-        return predict_outputs(self.model_, X, self.batch_size)[0]
+        return self._network_outputs(X)[0]
 
     def predict(self, X):
         """Predicted breed label of each image."""
@@ -323,10 +327,10 @@ class PetNetMixin:
         masks : ndarray of shape (n, h, w), uint8
             0 pet, 1 background (and 2 border for ``segmentation="trimap"``).
         """
-        from skreid._keras._pet_training import predict_outputs, resize_batch
+        from skreid._keras._pet_training import resize_batch
 
         X = self._prepare(X)
-        proba = predict_outputs(self.model_, X, self.batch_size)[1]
+        proba = self._network_outputs(X)[1]
         proba = resize_batch(proba, X.shape[1:3])
         if self.segmentation == "binary":
             proba = proba[..., 0]
