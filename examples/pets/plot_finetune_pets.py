@@ -14,7 +14,8 @@ offline: here the shared ImageNet file when ``SKREID_TEST_DATA`` is set
 
 Training is staged: ``head_epochs`` epochs with the backbone frozen, then the top
 ``fine_tune_blocks`` blocks are unfrozen at a lower learning rate. The backbone's
-BatchNormalization layers always stay frozen: the shared weights are BatchNorm-folded.
+BatchNormalization layers stay frozen with pretrained weights: the shared weights are
+BatchNorm-folded (with ``weights=None`` everything trains).
 """
 
 # %%
