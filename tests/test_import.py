@@ -27,7 +27,8 @@ def _run(code):
     ],
 )
 def test_import_pulls_in_no_tensorflow(statement):
-    loaded = _run(f"{statement}\nimport sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    probe = f"import sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    loaded = _run(f"{statement}\n{probe}")
     assert loaded == "[]", f"{statement!r} imported {loaded}"
 
 

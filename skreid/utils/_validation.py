@@ -40,7 +40,8 @@ def check_images(
         ``(n, h, w)`` grayscale images, ``(n, h, w, c)`` images, or ``(n, h * w * c)`` flat
         vectors when ``image_shape`` is given.
     image_shape : tuple of int, optional
-        ``(h, w)`` or ``(h, w, c)``: required to read flat vectors; when given, images must match it.
+        ``(h, w)`` or ``(h, w, c)``: required to read flat vectors; when given, images must
+        match it.
     allow_flat : bool, default=True
         Whether 2-D input is accepted (it needs ``image_shape``).
     ensure_finite : bool, default=True
