@@ -86,6 +86,26 @@ def add_noise(canvas, seeds, scale):
     return canvas
 
 
+def read_images(paths, size, on_error, skipped):
+    """Decode ``paths`` into one uint8 ``(n, h, w, 3)`` array.
+
+    With ``on_error="skip"`` unreadable files are appended to ``skipped`` instead of raising.
+    Returns the images that decoded and the indices (into ``paths``) they came from.
+    """
+    images = np.empty((len(paths),) + tuple(size) + (3,), dtype=np.uint8)
+    keep = []
+    for i, path in enumerate(paths):
+        try:
+            images[i] = read_image(path, size)
+        except ValueError:
+            if on_error == "raise":
+                raise
+            skipped.append(path)
+            continue
+        keep.append(i)
+    return (images[keep] if len(keep) < len(paths) else images), keep
+
+
 def warn_skipped(skipped, what="file"):
     """Emit one UserWarning counting what ``on_error='skip'`` dropped (naming the first few)."""
     if skipped:

@@ -9,7 +9,7 @@ from skreid.datasets._common import (
     check_folder,
     check_on_error,
     list_images,
-    read_image,
+    read_images,
     warn_skipped,
 )
 from skreid.utils import check_image_size
@@ -106,17 +106,7 @@ def load_image_folder(root, image_size=(128, 64), *, on_error="raise"):
     if not entries:
         raise ValueError(f"No images found under {str(root)!r}.")
 
-    images = np.empty((len(entries),) + size + (3,), dtype=np.uint8)
-    keep = []
-    for i, (_, path) in enumerate(entries):
-        try:
-            images[i] = read_image(path, size)
-        except ValueError:
-            if on_error == "raise":
-                raise
-            skipped.append(path)
-            continue
-        keep.append(i)
+    images, keep = read_images([path for _, path in entries], size, on_error, skipped)
     warn_skipped(skipped, what="file or folder")
     if not keep:
         raise ValueError(f"No readable images under {str(root)!r}.")
@@ -125,7 +115,7 @@ def load_image_folder(root, image_size=(128, 64), *, on_error="raise"):
     # an identity whose every image failed to decode leaves a hole in the codes: re-number
     used, codes = np.unique(codes, return_inverse=True)
     return Bunch(
-        images=images[keep] if len(keep) < len(images) else images,
+        images=images,
         person_ids=codes.astype(np.int64),
         identity_names=np.array(names)[used],
         camera_ids=np.array([parse_camera_id(p.name) for _, p in entries], dtype=np.int64),

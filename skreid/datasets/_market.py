@@ -10,7 +10,7 @@ from skreid.datasets._common import (
     check_folder,
     check_on_error,
     list_images,
-    read_image,
+    read_images,
     warn_skipped,
 )
 
@@ -142,20 +142,8 @@ def _load_split(folder, on_error, skipped):
             skipped.append(path)
             continue
         parsed.append((path, ids))
-    images = np.empty((len(parsed),) + MARKET_IMAGE_SIZE + (3,), dtype=np.uint8)
-    keep = []
-    for i, (path, _) in enumerate(parsed):
-        try:
-            images[i] = read_image(path, MARKET_IMAGE_SIZE)
-        except ValueError:
-            if on_error == "raise":
-                raise
-            skipped.append(path)
-            continue
-        keep.append(i)
-    if len(keep) < len(parsed):
-        images = images[keep]
-        parsed = [parsed[i] for i in keep]
+    images, keep = read_images([path for path, _ in parsed], MARKET_IMAGE_SIZE, on_error, skipped)
+    parsed = [parsed[i] for i in keep]
     if not parsed:
         raise ValueError(f"No readable Market-1501 images in folder {str(folder)!r}.")
     return Bunch(
