@@ -76,6 +76,33 @@ class PetNetMixin:
     :meth:`_training_arrays`, :meth:`_split_validation` and :meth:`_fit_stage`).
     """
 
+    # ---------------------------------------------------------------- training
+    def fit(self, X, y, masks=None):
+        """Train on images ``X``, breed labels ``y`` and optional segmentation ``masks``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w[, c])
+            Pixel values in ``[0, 255]``.
+        y : array-like of shape (n,)
+        masks : array-like of shape (n, h, w), optional
+            0 pet, 1 background, 2 border, 255 (``skreid.datasets.MASK_IGNORE``) for pixels
+            or whole images without annotation. Sample-aligned, so ``GridSearchCV.fit(X, y,
+            masks=M)`` splits it with the images. ``None``: the mask head is not trained.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, masks=masks)
+
+    def partial_fit(self, X, y, classes=None, masks=None):
+        """Train one more epoch (building the network on the first call).
+
+        ``classes`` (all the labels ``y`` may hold) fixes ``classes_`` on the first call.
+        """
+        return self._fit(X, y, epochs=1, reset=False, masks=masks, classes=classes)
+
     # ---------------------------------------------------------------- validation
     def _validate_params(self):
         check_image_size(self.image_size, name="image_size")

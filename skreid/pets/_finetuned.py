@@ -160,24 +160,6 @@ class FineTunedPetNet(
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y, masks=None):
-        """Train on RGB images ``X`` in ``[0, 255]``, labels ``y`` and optional ``masks``.
-
-        See :meth:`MultiTaskPetNet.fit` for the mask coding.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, masks=masks)
-
-    def partial_fit(self, X, y, classes=None, masks=None):
-        """Train one more epoch (building the network on the first call).
-
-        ``classes`` (all the labels ``y`` may hold) fixes ``classes_`` on the first call.
-        """
-        return self._fit(X, y, epochs=1, reset=False, masks=masks, classes=classes)
-
     def _image_size(self):
         return check_image_size(self.image_size, name="image_size")
 
