@@ -191,6 +191,26 @@ def test_finetuned_from_scratch_learns_both_tasks():
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("flip, n_views", [(True, 2), (False, 1)])
+def test_linear_probe_sees_mirrored_images_when_flips_are_used(pets, fake_weights, monkeypatch,
+                                                                flip, n_views):
+    # the network trains on mirrored pets and averages both views at prediction: its
+    # linear-probe start must learn from both views, and only from the originals otherwise
+    from sklearn.linear_model import LogisticRegression
+
+    seen = []
+    original_fit = LogisticRegression.fit
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(len(X))
+        return original_fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    net = tiny_finetuned(weights=fake_weights, epochs=0, augment=flip, test_time_flip=flip)
+    net.fit(pets.images, pets.labels)
+    assert seen == [n_views * len(pets.images)]
+
+
 def test_class_weight_balanced():
     net = tiny_multitask(class_weight="balanced")
     net.classes_ = np.arange(3)
