@@ -47,6 +47,7 @@ def measure_overhead(X, y, params, epochs=3):
             embedding_dim=est.embedding_dim, weights=est.weights,
             image_size=est.image_size, grayscale=est.grayscale, input_scale=est.input_scale_,
             augment=est.augment, head_lr_multiplier=est.head_lr_multiplier,
+            pooling=est.pooling, frozen_stride=est.frozen_stride, last_stride=est.last_stride,
         )
         est.model_ = model
         est._compile(len(sampler), epochs)

@@ -145,6 +145,8 @@ def test_bad_input_errors(people):
         tiny().fit(bad, y)
     with pytest.raises(ValueError, match="loss must be one of"):
         tiny(loss="hinge").fit(X, y)
+    with pytest.raises(ValueError, match="pooling must be 'avg' or 'gem', got 'max'"):
+        tiny(pooling="max").fit(X, y)
     with pytest.raises(ValueError, match="weights file not found: '/no/such.weights.h5'"):
         tiny(architecture="mobilenet_v3_small", weights="/no/such.weights.h5").fit(X, y)
     est = tiny().fit(X, y)
@@ -240,6 +242,79 @@ def test_resnet_and_callable_architectures_fit(people):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
     est = tiny(architecture=tiny_trunk, embedding_dim=4).fit(X, y)
     assert est.transform(X[:2]).shape == (2, 4)
+
+
+def test_gem_pooling_spans_average_to_max_and_survives_pickling(people):
+    from skreid._keras._layers import GeneralizedMeanPooling
+
+    x = np.random.RandomState(0).uniform(0.1, 2.0, size=(3, 4, 5, 6)).astype("float32")
+    np.testing.assert_allclose(np.asarray(GeneralizedMeanPooling(p=1.0)(x)), x.mean(axis=(1, 2)),
+                               rtol=1e-5)
+    # large p tends to the max: at most a factor (1 / 20) ** (1 / p) below it on 20 positions
+    near_max = np.asarray(GeneralizedMeanPooling(p=30.0)(x))
+    assert np.all(near_max <= x.max(axis=(1, 2)) * (1 + 1e-5))
+    assert np.all(near_max >= x.max(axis=(1, 2)) * 0.05 ** (1 / 30) * (1 - 1e-5))
+    p3 = np.asarray(GeneralizedMeanPooling()(x))
+    np.testing.assert_allclose(p3, np.cbrt((x**3).mean(axis=(1, 2))), rtol=1e-5)
+    X, y = people.images, people.person_ids
+    est = tiny(architecture="resnet", pooling="gem").fit(X, y)
+    assert "GeneralizedMeanPooling" in type(est.model_.get_layer("pool")).__name__
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
+
+
+def test_camera_sampling_spreads_each_identity_over_its_cameras():
+    from skreid._keras._samplers import PKSampler
+
+    codes = np.repeat(np.arange(6), 8)
+    cameras = np.tile([0, 0, 0, 0, 0, 1, 1, 2], 6)  # 5 images in camera 0, 2 in 1, 1 in 2
+    sampler = PKSampler(codes, 3, 3, np.random.RandomState(0), cameras=cameras)
+    for batch in sampler.epoch():
+        for part in batch.reshape(3, 3):
+            assert len(set(part)) == 3 and set(cameras[part]) == {0, 1, 2}
+    # without cameras, three draws of 8 often repeat camera 0
+    plain = PKSampler(codes, 3, 3, np.random.RandomState(0))
+    assert any(len(set(cameras[p])) < 3 for b in plain.epoch() for p in b.reshape(3, 3))
+
+
+def test_frozen_stride_freezes_the_backbone_stem():
+    from skreid._keras._backbones import freeze_up_to_stride, mobilenet_v3_small
+
+    net = mobilenet_v3_small((64, 32, 3), weights=None)
+    n_frozen = freeze_up_to_stride(net, 8)
+    assert net.layers[n_frozen - 1].name == "expanded_conv_2_add"
+    assert not any(layer.trainable for layer in net.layers[:n_frozen])
+    assert net.get_layer("expanded_conv_3_expand").trainable
+    with pytest.raises(ValueError, match="stride must be 4, 8 or 16"):
+        freeze_up_to_stride(net, 32)
+    with pytest.raises(ValueError, match="frozen_stride must be None, 4, 8 or 16"):
+        tiny(frozen_stride=2).fit(np.zeros((8, 8, 4, 3)), np.repeat([0, 1], 4))
+
+
+def test_last_stride_one_doubles_the_final_map_and_keeps_the_weights(tmp_path):
+    from skreid._keras._backbones import mobilenet_v3_small
+
+    path = tmp_path / "random.weights.h5"
+    mobilenet_v3_small((64, 32, 3)).save_weights(path)
+    usual = mobilenet_v3_small((64, 32, 3), weights=str(path))
+    fine = mobilenet_v3_small((64, 32, 3), weights=str(path), last_stride=1)
+    assert tuple(usual.output.shape[1:3]) == (2, 1)
+    assert tuple(fine.output.shape[1:3]) == (4, 2)
+    for a, b in zip(usual.get_weights(), fine.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not any(layer.trainable for layer in fine.layers
+                   if isinstance(layer, keras.layers.BatchNormalization))
+    with pytest.raises(ValueError, match="last_stride must be 1 or 2"):
+        tiny(last_stride=4).fit(np.zeros((8, 8, 4, 3)), np.repeat([0, 1], 4))
+
+
+@pytest.mark.parametrize("image_size, flip_before_resize", [((32, 16), True), ((8, 4), False)])
+def test_augmentation_runs_at_the_smaller_resolution(image_size, flip_before_resize):
+    from skreid._keras._reid_networks import build_reid_network
+
+    net = build_reid_network("seed", (16, 8, 3), image_size=image_size, augment=True)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert (kinds.index("RandomFlip") < kinds.index("Resizing")) == flip_before_resize
+    assert kinds.index("RandomErasing") < kinds.index("Conv2D")
 
 
 def test_keras_not_imported_by_reid_package():

@@ -27,6 +27,10 @@ _STRIDE_LAYERS = {
 }
 
 
+# the depthwise convolution that takes the stride-16 map down to stride 32
+_LAST_DOWNSAMPLING = "expanded_conv_8_depthwise"
+
+
 def freeze_batchnorm(model):
     """Set ``trainable = False`` on every BatchNormalization layer of ``model`` (recursively).
 
@@ -41,6 +45,26 @@ def freeze_batchnorm(model):
     return count
 
 
+def freeze_up_to_stride(backbone, stride):
+    """Set ``trainable = False`` on the layers of a :func:`mobilenet_v3_small` backbone that
+    compute its feature map at ``stride`` (4, 8 or 16) and everything before it.
+
+    The early, high-resolution layers cost most of the backward pass while their generic
+    edge and texture filters transfer as they are: freezing them speeds up fine-tuning.
+    Returns the number of layers frozen.
+    """
+    if stride not in (4, 8, 16):
+        raise ValueError(f"stride must be 4, 8 or 16, got {stride!r}.")
+    last = _STRIDE_LAYERS[stride][0]
+    count = 0
+    for layer in backbone.layers:  # topological order: the stem comes first
+        layer.trainable = False
+        count += 1
+        if layer.name == last:
+            return count
+    raise ValueError(f"{backbone.name} has no layer {last!r}: not a MobileNetV3Small backbone.")
+
+
 def mobilenet_v3_small(
     input_shape,
     weights=None,
@@ -49,6 +73,7 @@ def mobilenet_v3_small(
     minimalistic=False,
     include_preprocessing=True,
     freeze_bn=True,
+    last_stride=2,
     name="mobilenet_v3_small",
 ):
     """MobileNetV3-Small feature extractor (no classifier top) with frozen BatchNorm.
@@ -72,13 +97,18 @@ def mobilenet_v3_small(
     freeze_bn : bool, default=True
         Set every BatchNormalization layer ``trainable=False`` (needed for the folded
         weights; see the module docstring).
+    last_stride : {2, 1}, default=2
+        Stride of the last stage's downsampling block. ``1`` keeps the stride-16 resolution
+        in the last stage (output stride 16, twice the height and width), like re-ID's
+        "last stride" trick (Luo et al., 2019); the weights are unchanged.
     name : str, default="mobilenet_v3_small"
         Name of the returned model.
 
     Returns
     -------
     model : keras.Model
-        Output ``(None, ceil(h / 32), ceil(w / 32), 432 * alpha / 0.75)``.
+        Output ``(None, ceil(h / 32), ceil(w / 32), 432 * alpha / 0.75)`` (``h / 16`` and
+        ``w / 16`` with ``last_stride=1``).
 
     Raises
     ------
@@ -144,9 +174,33 @@ def mobilenet_v3_small(
             f"weights must be a path to a .weights.h5 file, 'imagenet' or None, got "
             f"{weights!r}."
         )
+    if last_stride == 1:
+        model = _with_last_stride_one(keras, model)
+    elif last_stride != 2:
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}.")
     if freeze_bn:
         freeze_batchnorm(model)
     return model
+
+
+def _with_last_stride_one(keras, model):
+    """Copy of ``model`` whose last downsampling depthwise convolution has stride 1.
+
+    Keras pads that convolution explicitly (``ZeroPadding2D`` then ``"valid"``), so the
+    padding becomes the symmetric ``kernel // 2`` of a stride-1 "same" convolution. No
+    weight changes shape: they are copied over as they are.
+    """
+    config = model.get_config()
+    layers = {layer["config"]["name"]: layer["config"] for layer in config["layers"]}
+    conv = layers.get(_LAST_DOWNSAMPLING)
+    if conv is None:
+        raise ValueError(f"{model.name} has no layer {_LAST_DOWNSAMPLING!r}.")
+    conv["strides"] = (1, 1)
+    half = conv["kernel_size"][0] // 2
+    layers[_LAST_DOWNSAMPLING + "_pad"]["padding"] = ((half, half), (half, half))
+    rebuilt = keras.Model.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
 
 
 def _load_imagenet(keras, kwargs, arch):

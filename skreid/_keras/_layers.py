@@ -114,3 +114,33 @@ class ScaledDense(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "lr_multiplier": self.lr_multiplier}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GeneralizedMeanPooling(keras.layers.Layer):
+    """Generalised-mean (GeM) global pooling (Radenović et al., 2018) with a learned power.
+
+    ``(mean over positions of max(x, eps) ** p) ** (1 / p)`` per channel: ``p = 1`` is
+    average pooling, large ``p`` approaches max pooling; ``p`` starts at ``p`` and is
+    trained. Re-ID networks use it to weight the most activated body parts more.
+    """
+
+    def __init__(self, p=3.0, eps=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_p = float(p)
+        self.eps = float(eps)
+
+    def build(self, input_shape):
+        self.p = self.add_weight(name="p", shape=(),
+                                 initializer=keras.initializers.Constant(self.initial_p))
+
+    def call(self, inputs):
+        p = ops.maximum(self.p, 1.0)  # below 1 the mean is no longer a pooling
+        x = ops.power(ops.maximum(inputs, self.eps), p)
+        return ops.power(ops.mean(x, axis=(1, 2)), 1.0 / p)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "p": self.initial_p, "eps": self.eps}

@@ -15,8 +15,14 @@ only in training mode. This module imports Keras: import it only when a Keras es
 import keras
 from keras import layers
 
-from skreid._keras._backbones import mobilenet_v3_small
-from skreid._keras._layers import Grayscale, RandomErasing, RepeatChannels, ScaledDense
+from skreid._keras._backbones import freeze_up_to_stride, mobilenet_v3_small
+from skreid._keras._layers import (
+    GeneralizedMeanPooling,
+    Grayscale,
+    RandomErasing,
+    RepeatChannels,
+    ScaledDense,
+)
 
 #: architectures :func:`build_reid_network` accepts
 ARCHITECTURES = ("seed", "resnet", "mobilenet_v3_small")
@@ -76,6 +82,13 @@ def resnet_trunk(x, widths=(32, 64, 128, 256)):
     return x
 
 
+def _augmentation(x):
+    """Training-only augmentation: horizontal flip, 10 % translation, random erasing."""
+    x = layers.RandomFlip("horizontal")(x)
+    x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
+    return RandomErasing(probability=0.5)(x)
+
+
 def build_reid_network(
     architecture,
     input_shape,
@@ -88,6 +101,9 @@ def build_reid_network(
     input_scale=1.0,
     augment=True,
     head_lr_multiplier=1.0,
+    pooling="avg",
+    frozen_stride=None,
+    last_stride=2,
 ):
     """Build the training network of a re-ID embedder (see the module docstring).
 
@@ -115,6 +131,14 @@ def build_reid_network(
     head_lr_multiplier : float
         Learning-rate multiplier of the identity head (see
         :class:`~skreid._keras._layers.ScaledDense`).
+    pooling : {"avg", "gem"}
+        Global pooling of a feature-map trunk: average or generalised mean
+        (:class:`~skreid._keras._layers.GeneralizedMeanPooling`).
+    frozen_stride : {None, 4, 8, 16}
+        ``mobilenet_v3_small`` only: keep the backbone frozen up to its feature map at this
+        stride (see :func:`~skreid._keras._backbones.freeze_up_to_stride`).
+    last_stride : {2, 1}
+        ``mobilenet_v3_small`` only: stride of its last stage (1 doubles the final map).
 
     Returns
     -------
@@ -124,16 +148,23 @@ def build_reid_network(
     x = inputs
     if input_scale != 1.0:
         x = layers.Rescaling(float(input_scale))(x)
-    if image_size is not None and tuple(image_size) != tuple(input_shape[:2]):
+    resize = image_size is not None and tuple(image_size) != tuple(input_shape[:2])
+    # augment at the smaller of the two resolutions: flips, translations by a fraction of
+    # the image and erased rectangles commute with resizing, and at 256x128 from 128x64
+    # images the augmentation cost a quarter of each training step
+    augment_first = augment and resize and (
+        image_size[0] * image_size[1] > input_shape[0] * input_shape[1]
+    )
+    if augment_first:
+        x = _augmentation(x)
+    if resize:
         x = layers.Resizing(*image_size, interpolation="bilinear", antialias=True)(x)
     if grayscale and x.shape[-1] == 3:
         x = Grayscale()(x)
     if architecture == "mobilenet_v3_small" and x.shape[-1] == 1:
         x = RepeatChannels()(x)
-    if augment:
-        x = layers.RandomFlip("horizontal")(x)
-        x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
-        x = RandomErasing(probability=0.5)(x)
+    if augment and not augment_first:
+        x = _augmentation(x)
 
     if isinstance(architecture, str) and architecture == "seed":
         x = layers.Rescaling(1.0 / 255.0)(x)
@@ -148,11 +179,17 @@ def build_reid_network(
     elif architecture == "resnet":
         trunk = resnet_trunk(x)
     elif architecture == "mobilenet_v3_small":
-        backbone = mobilenet_v3_small(tuple(x.shape[1:]), weights=weights)
+        backbone = mobilenet_v3_small(tuple(x.shape[1:]), weights=weights,
+                                      last_stride=last_stride)
+        if frozen_stride:
+            freeze_up_to_stride(backbone, frozen_stride)
         trunk = backbone(x)
     else:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}.")
-    feature = layers.GlobalAveragePooling2D(name="pool")(trunk) if len(trunk.shape) == 4 else trunk
+    feature = trunk
+    if len(trunk.shape) == 4:
+        pool = GeneralizedMeanPooling if pooling == "gem" else layers.GlobalAveragePooling2D
+        feature = pool(name="pool")(trunk)
     if embedding_dim:
         feature = layers.Dense(embedding_dim, name="projection")(feature)
     # BNNeck (Luo et al., 2019): triplet loss before the BN, identity loss and inference after

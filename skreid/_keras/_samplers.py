@@ -27,6 +27,10 @@ class PKSampler:
     n_batches : int, optional
         Batches per epoch; default ``max(ceil(n_ids / P), n_samples // (P * K))`` so an epoch
         sees about as many images as the data set has, and every identity at least once.
+    cameras : ndarray, shape (n_samples,), optional
+        Camera of each image: the K images of an identity then come from as many different
+        cameras as it has (random images within a camera), so every batch holds the
+        cross-camera positive pairs that re-ID is scored on.
 
     Examples
     --------
@@ -39,8 +43,9 @@ class PKSampler:
     """
 
     def __init__(self, codes, n_identities_per_batch, n_images_per_identity, random_state,
-                 n_batches=None):
+                 n_batches=None, cameras=None):
         self.codes = np.asarray(codes)
+        self.cameras = None if cameras is None else np.asarray(cameras)
         self.P = int(n_identities_per_batch)
         self.K = int(n_images_per_identity)
         self.rng = random_state
@@ -65,10 +70,22 @@ class PKSampler:
             ids = id_order[b * self.P : (b + 1) * self.P]
             parts = []
             for i in ids:
-                members = self.members[i]
-                parts.append(self.rng.choice(members, self.K, replace=len(members) < self.K))
+                parts.append(self._pick(self.members[i]))
             batches.append(np.concatenate(parts))
         return batches
+
+    def _pick(self, members):
+        if self.cameras is None or len(members) < self.K:
+            return self.rng.choice(members, self.K, replace=len(members) < self.K)
+        shuffled = self.rng.permutation(members)
+        cams = self.cameras[shuffled]
+        # rank of each image among the shuffled images of its camera: taking ranks 0 first
+        # gives one image per camera, then a second per camera, and so on
+        rank = np.empty(len(cams), dtype=int)
+        for cam in np.unique(cams):
+            at = cams == cam
+            rank[at] = np.arange(at.sum())
+        return shuffled[np.argsort(rank, kind="stable")[: self.K]]
 
 
 class RandomTripletSampler:

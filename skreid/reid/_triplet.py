@@ -78,6 +78,21 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     embedding_dim : int or None, default=None
         Dense projection size before the BN neck (``None``: the trunk's width; the seed
         branch's 32).
+    pooling : {"avg", "gem"}, default="avg"
+        Global pooling of the trunk's feature map (not the seed branch, which flattens):
+        average or generalised-mean pooling with a learned power (GeM).
+    frozen_stride : {None, 4, 8, 16}, default=None
+        MobileNetV3 only: the backbone's layers up to its feature map at this stride stay
+        frozen (their generic low-level filters transfer as they are, and skipping their
+        backward pass speeds up training).
+    last_stride : {2, 1}, default=2
+        MobileNetV3 only: stride of the backbone's last stage. ``1`` doubles the height and
+        width of the final feature map (output stride 16), the "last stride" trick of re-ID
+        (Luo et al., 2019), at the cost of a 4x more expensive last stage.
+    camera_sampling : bool, default=False
+        With ``cameras`` passed to ``fit``: the K images of each identity in a batch come
+        from as many different cameras as it has, so each batch holds cross-camera
+        positive pairs (the pairs re-ID is scored on).
     loss : {"batch_hard", "soft_margin", "random_triplet"}, default="batch_hard"
         Batch-hard triplet with hinge ``margin``, batch-hard with soft margin, or the
         report's random triplets (``batch_size`` triplets per batch).
@@ -96,7 +111,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     learning_rate : float, default=1e-4
         Backbone learning rate (the identity head gets ``head_lr_multiplier`` times it).
     lr_schedule : {"cosine", "constant"}, default="cosine"
-        Cosine decay over all epochs after a one-epoch linear warm-up.
+        Cosine decay over all epochs after ``warmup_epochs`` of linear warm-up (from a
+        tenth of ``learning_rate``).
+    warmup_epochs : int, default=1
+        Epochs of linear learning-rate warm-up (``lr_schedule="cosine"`` only).
     epochs : int, default=22
     batch_size : int, default=64
         Images per P x K batch (P = batch_size / images_per_identity), or triplets per batch
@@ -163,6 +181,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         image_shape=None,
         grayscale=False,
         embedding_dim=None,
+        pooling="avg",
+        frozen_stride=None,
+        last_stride=2,
+        camera_sampling=False,
         loss="batch_hard",
         margin=0.3,
         id_loss_weight=1.0,
@@ -172,6 +194,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         optimizer="adam",
         learning_rate=1e-4,
         lr_schedule="cosine",
+        warmup_epochs=1,
         epochs=22,
         batch_size=64,
         images_per_identity=4,
@@ -191,6 +214,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.image_shape = image_shape
         self.grayscale = grayscale
         self.embedding_dim = embedding_dim
+        self.pooling = pooling
+        self.frozen_stride = frozen_stride
+        self.last_stride = last_stride
+        self.camera_sampling = camera_sampling
         self.loss = loss
         self.margin = margin
         self.id_loss_weight = id_loss_weight
@@ -200,6 +227,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
         self.epochs = epochs
         self.batch_size = batch_size
         self.images_per_identity = images_per_identity
@@ -316,23 +344,32 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         arch = self.architecture
         if not callable(arch) and arch not in ("mobilenet_v3_small", "resnet", "seed"):
             raise bad("architecture", "'mobilenet_v3_small', 'resnet', 'seed' or a callable")
+        if self.pooling not in ("avg", "gem"):
+            raise bad("pooling", "'avg' or 'gem'")
+        if self.last_stride not in (1, 2):
+            raise bad("last_stride", "1 or 2")
+        if self.frozen_stride not in (None, 4, 8, 16):
+            raise bad("frozen_stride", "None, 4, 8 or 16")
         if self.loss not in _LOSSES:
             raise bad("loss", f"one of {list(_LOSSES)}")
         if self.optimizer not in ("adam", "adamw", "lamb", "rmsprop", "sgd"):
             raise bad("optimizer", "one of ['adam', 'adamw', 'lamb', 'rmsprop', 'sgd']")
         if self.lr_schedule not in ("cosine", "constant"):
             raise bad("lr_schedule", "'cosine' or 'constant'")
-        for name in ("epochs", "batch_size", "images_per_identity", "patience"):
+        for name in ("epochs", "batch_size", "images_per_identity", "patience",
+                     "warmup_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise bad(name, "a positive int")
+            low = 0 if name == "warmup_epochs" else 1
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+                raise bad(name, "a positive int" if low else "an int >= 0")
         for name in ("margin", "learning_rate", "id_loss_weight", "label_smoothing",
                      "head_lr_multiplier"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise bad(name, "a finite float >= 0")
-        if not isinstance(self.flip_test, (bool, np.bool_)):
-            raise bad("flip_test", "a bool")
+        for name in ("flip_test", "camera_sampling"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise bad(name, "a bool")
         if not 0 <= self.validation_fraction < 1:
             raise bad("validation_fraction", "a float in [0, 1)")
         if self.image_size is not None:
@@ -371,14 +408,17 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             embedding_dim=self.embedding_dim, weights=self.weights,
             image_size=None if self.image_size is None else check_image_size(self.image_size),
             grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
-            head_lr_multiplier=self.head_lr_multiplier,
+            head_lr_multiplier=self.head_lr_multiplier, pooling=self.pooling,
+            frozen_stride=self.frozen_stride if self.architecture == "mobilenet_v3_small" else None,
+            last_stride=self.last_stride,
         )
 
     def _compile(self, n_batches, epochs):
         from skreid._keras._reid_training import compile_reid_model, make_optimizer
 
         optimizer = make_optimizer(self.optimizer, self.learning_rate, self.lr_schedule,
-                                   total_steps=n_batches * epochs, warmup_steps=n_batches)
+                                   total_steps=n_batches * epochs,
+                                   warmup_steps=n_batches * self.warmup_epochs)
         compile_reid_model(
             self.model_, loss=self.loss, margin=self.margin, id_loss_weight=self.id_loss_weight,
             label_smoothing=self.label_smoothing, optimizer=optimizer,
@@ -408,7 +448,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             sampler = RandomTripletSampler(tr_codes, self.batch_size, rng)
         else:
             P = self.batch_size // self.images_per_identity
-            sampler = PKSampler(tr_codes, P, self.images_per_identity, rng)
+            sampler = PKSampler(tr_codes, P, self.images_per_identity, rng,
+                                cameras=None if cameras is None or not self.camera_sampling
+                                else cameras[tr])
         if self.n_epochs_ == 0 or not getattr(self.model_, "compiled", False):
             self._compile(len(sampler), epochs)
         targets = {"triplet": codes[tr]}
