@@ -87,7 +87,7 @@ def main(argv=None):
     print(f"dev split: {int((~dev).sum())} images of 200 ids to fit, {int(dev.sum())} images "
           f"of 100 ids to score; {args.image_size[0]}x{args.image_size[1]}, {args.epochs} "
           f"epochs ({os.cpu_count()} CPUs)")
-    width = max(len(r[0]) for r in rows)
+    width = max(len("change from the base"), *(len(r[0]) for r in rows))
     print(f"| {'change from the base':{width}} | dev rank-1 % | fit s |")
     print(f"|{'-' * (width + 2)}|--------------|-------|")
     for name, rank1, fit_s in rows:
