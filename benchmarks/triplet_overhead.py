@@ -21,7 +21,6 @@ import numpy as np
 def measure_overhead(X, y, params, epochs=3):
     """Return a dict of images/s (steady and total) for the estimator and plain model.fit."""
     from skreid._keras._base import import_keras, keras_seeded
-    from skreid._keras._reid_networks import build_reid_network
     from skreid._keras._samplers import PKSampler
     from skreid.reid import TripletEmbedder
 
@@ -42,13 +41,8 @@ def measure_overhead(X, y, params, epochs=3):
     Xb, yb = X[idx], codes[idx]
     with keras_seeded(0):
         start = time.perf_counter()
-        model = build_reid_network(
-            est.architecture, est.input_shape_, n_classes=len(est.identities_),
-            embedding_dim=est.embedding_dim, weights=est.weights,
-            image_size=est.image_size, grayscale=est.grayscale, input_scale=est.input_scale_,
-            augment=est.augment, head_lr_multiplier=est.head_lr_multiplier,
-            pooling=est.pooling, frozen_stride=est.frozen_stride, last_stride=est.last_stride,
-        )
+        # the estimator's own builder: the very network its fit trained, freshly initialised
+        model = est._build_model(Xb, yb)
         est.model_ = model
         est._compile(len(sampler), epochs)
         targets = {"triplet": yb, "logits": yb} if "logits" in model.output_names else yb

@@ -150,8 +150,8 @@ def build_reid_network(
         x = layers.Rescaling(float(input_scale))(x)
     resize = image_size is not None and tuple(image_size) != tuple(input_shape[:2])
     # augment at the smaller of the two resolutions: flips, translations by a fraction of
-    # the image and erased rectangles commute with resizing, and at 256x128 from 128x64
-    # images the augmentation cost a quarter of each training step
+    # the image and erased rectangles commute with resizing, and fewer pixels cost less
+    # (measured at 256x128 from 128x64 images: 246 vs 236 training images/s)
     augment_first = augment and resize and (
         image_size[0] * image_size[1] > input_shape[0] * input_shape[1]
     )

@@ -73,7 +73,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Working (height, width): images are resized inside the network. ``None`` keeps the
         training images' size. The pretrained backbone works better on Market-1501's 128x64
         crops upsampled (measured on the CAB420 probes after 40 epochs: 66.1 % Top-1 at
-        192x96 with 270 training identities, 71.1 % at 256x128 with all 300).
+        192x96 with 270 training identities, 68.8-71.1 % at 256x128 with all 300).
     image_shape : tuple of int, optional
         ``(height, width[, channels])`` to read flat 2-D ``X`` as images. Flat ``X`` without it
         is read as 1x1 images with one channel per feature.
@@ -414,8 +414,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             image_size=None if self.image_size is None else check_image_size(self.image_size),
             grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
             head_lr_multiplier=self.head_lr_multiplier, pooling=self.pooling,
-            frozen_stride=self.frozen_stride if self.architecture == "mobilenet_v3_small" else None,
-            last_stride=self.last_stride,
+            frozen_stride=self.frozen_stride, last_stride=self.last_stride,
         )
 
     def _compile(self, n_batches, epochs):
