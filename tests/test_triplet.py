@@ -237,7 +237,7 @@ def test_grid_search_over_margin_with_shared_scorer(people):
 def test_resnet_and_callable_architectures_fit(people):
     X, y = people.images, people.person_ids
     est = tiny(architecture="resnet", id_loss_weight=1.0).fit(X, y)
-    assert est.transform(X[:2]).shape == (2, 256)
+    assert est.transform(X[:2]).shape == (2, 5 * 256)  # the whole image + 4 stripes
     # BN neck + ScaledDense identity head survive the Keras save/load round trip
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
     est = tiny(architecture=tiny_trunk, embedding_dim=4).fit(X, y)
@@ -260,6 +260,54 @@ def test_gem_pooling_spans_average_to_max_and_survives_pickling(people):
     est = tiny(architecture="resnet", pooling="gem").fit(X, y)
     assert "GeneralizedMeanPooling" in type(est.model_.get_layer("pool")).__name__
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
+
+
+def test_stripe_pooling_and_branch_heads_match_numpy():
+    from skreid._keras._layers import ScaledDense, StripePooling
+    from skreid._keras._losses import IdentityLoss
+
+    x = np.random.RandomState(0).randn(2, 5, 3, 4).astype("float32")
+    got = np.asarray(StripePooling(2)(x))
+    # adaptive bins over 5 rows: rows 0-2 and rows 2-4 (the middle row in both)
+    np.testing.assert_allclose(got[:, 0], x[:, 0:3].mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(got[:, 1], x[:, 2:5].mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(StripePooling(1)(x))[:, 0], x.mean(axis=(1, 2)),
+                               rtol=1e-5)
+
+    feats = np.random.RandomState(1).randn(6, 3, 4).astype("float32")
+    head = ScaledDense(5, lr_multiplier=10.0, branches=3)
+    out = np.asarray(head(feats))
+    kernel = np.asarray(head.kernel) * 10.0
+    assert kernel.shape == (3, 4, 5)
+    for b in range(3):  # one classifier per branch, not a shared one
+        np.testing.assert_allclose(out[:, b], feats[:, b] @ kernel[b], rtol=1e-4, atol=1e-5)
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    per_branch = [float(IdentityLoss()(labels, out[:, b])) for b in range(3)]
+    np.testing.assert_allclose(float(IdentityLoss()(labels, out)), np.mean(per_branch),
+                               rtol=1e-5)
+
+
+def test_body_stripes_add_branches_to_the_embedding(people):
+    X, y = people.images, people.person_ids
+    whole = tiny(architecture="resnet", n_parts=0).fit(X, y)
+    parts = tiny(architecture="resnet", n_parts=3).fit(X, y)
+    width = whole.transform(X).shape[1]
+    emb = parts.transform(X)
+    assert emb.shape == (len(X), 4 * width)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    # each branch is unit-norm before the 1 / sqrt(4) scaling: every block has norm 1/2
+    # (without the flip averaging, which renormalises the whole mean)
+    single_view = parts.set_params(flip_test=False).transform(X)
+    parts.set_params(flip_test=True)
+    blocks = np.linalg.norm(single_view.reshape(len(X), 4, width), axis=2)
+    np.testing.assert_allclose(blocks, 0.5, rtol=1e-4)
+    assert parts.model_.get_layer("logits").kernel.shape == (4, width, len(np.unique(y)))
+    assert 0.0 <= parts.score(X, y) <= 1.0
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(parts)).transform(X), emb)
+    # the seed branch flattens its map: no stripes, the report's network unchanged
+    assert tiny(n_parts=2).fit(X, y).transform(X).shape == (len(X), 32)
+    with pytest.raises(ValueError, match="n_parts must be an int >= 0"):
+        tiny(architecture="resnet", n_parts=-1).fit(X, y)
 
 
 def test_camera_sampling_spreads_each_identity_over_its_cameras():

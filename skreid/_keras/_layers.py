@@ -90,30 +90,40 @@ class ScaledDense(keras.layers.Layer):
     optimizer's (kernel = ``lr_multiplier`` x a variable initialised ``lr_multiplier`` times
     smaller). Used for the identity head, which starts from scratch while the pretrained
     backbone needs a small learning rate; it works with every optimizer and saves normally.
+
+    With ``branches=B`` the input is ``(batch, B, features)`` and each branch (the global
+    feature and each body stripe) gets its own kernel: output ``(batch, B, units)``.
     """
 
-    def __init__(self, units, lr_multiplier=1.0, **kwargs):
+    def __init__(self, units, lr_multiplier=1.0, branches=None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
         self.lr_multiplier = float(lr_multiplier)
+        self.branches = None if branches is None else int(branches)
 
     def build(self, input_shape):
         scale = self.lr_multiplier
         init = keras.initializers.GlorotUniform(seed=keras.random.SeedGenerator())
+        shape = (input_shape[-1], self.units)
+        if self.branches is not None:
+            shape = (self.branches, *shape)
         self.kernel = self.add_weight(
-            name="kernel", shape=(input_shape[-1], self.units),
+            name="kernel", shape=shape,
             initializer=lambda shape, dtype=None: init(shape, dtype) / scale,
         )
 
     def call(self, inputs):
-        return ops.matmul(inputs, self.kernel * self.lr_multiplier)
+        kernel = self.kernel * self.lr_multiplier
+        if self.branches is not None:
+            return ops.einsum("nbc,bcu->nbu", inputs, kernel)
+        return ops.matmul(inputs, kernel)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
-                "lr_multiplier": self.lr_multiplier}
+                "lr_multiplier": self.lr_multiplier, "branches": self.branches}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -144,3 +154,32 @@ class GeneralizedMeanPooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "p": self.initial_p, "eps": self.eps}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class StripePooling(keras.layers.Layer):
+    """Average-pool a feature map ``(batch, h, w, c)`` into ``parts`` horizontal stripes.
+
+    Output ``(batch, parts, c)``: stripe ``i`` averages rows ``floor(i h / parts)`` to
+    ``ceil((i + 1) h / parts)`` (adaptive pooling, so stripes overlap when ``parts`` does
+    not divide ``h``). Part-based re-ID (Sun et al., "Beyond Part Models", 2018) describes
+    a pedestrian by head / torso / legs stripes as well as by the global mean.
+    """
+
+    def __init__(self, parts, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = int(parts)
+
+    def call(self, inputs):
+        h = inputs.shape[1]
+        stripes = []
+        for i in range(self.parts):
+            top, bottom = (i * h) // self.parts, -((-(i + 1) * h) // self.parts)
+            stripes.append(ops.mean(inputs[:, top:bottom], axis=(1, 2)))
+        return ops.stack(stripes, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.parts, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "parts": self.parts}

@@ -106,7 +106,11 @@ class RandomTripletLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class IdentityLoss(keras.losses.Loss):
-    """Softmax cross-entropy on identity logits with integer labels and label smoothing."""
+    """Softmax cross-entropy on identity logits with integer labels and label smoothing.
+
+    Logits of shape ``(batch, branches, n_classes)`` (one classifier per body stripe) give
+    the mean cross-entropy over the branches.
+    """
 
     def __init__(self, label_smoothing=0.1, name="identity", reduction="sum_over_batch_size",
                  dtype=None):
@@ -116,9 +120,12 @@ class IdentityLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         onehot = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
-        return keras.losses.categorical_crossentropy(
+        if len(y_pred.shape) == 3:
+            onehot = ops.broadcast_to(ops.expand_dims(onehot, 1), ops.shape(y_pred))
+        loss = keras.losses.categorical_crossentropy(
             onehot, y_pred, from_logits=True, label_smoothing=self.label_smoothing
         )
+        return ops.mean(loss, axis=1) if len(y_pred.shape) == 3 else loss
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -22,6 +22,7 @@ from skreid._keras._layers import (
     RandomErasing,
     RepeatChannels,
     ScaledDense,
+    StripePooling,
 )
 
 #: architectures :func:`build_reid_network` accepts
@@ -104,6 +105,7 @@ def build_reid_network(
     pooling="avg",
     frozen_stride=None,
     last_stride=2,
+    n_parts=0,
 ):
     """Build the training network of a re-ID embedder (see the module docstring).
 
@@ -139,6 +141,12 @@ def build_reid_network(
         stride (see :func:`~skreid._keras._backbones.freeze_up_to_stride`).
     last_stride : {2, 1}
         ``mobilenet_v3_small`` only: stride of its last stage (1 doubles the final map).
+    n_parts : int
+        Horizontal body stripes pooled beside the global feature (ignored by the seed branch
+        and by trunks that return a vector).
+        Each of the ``1 + n_parts`` branches gets its own BN neck and identity classifier;
+        the triplet loss and the embedding see their L2-normalised features concatenated
+        (each scaled by ``1 / sqrt(1 + n_parts)``, so the whole is unit-norm).
 
     Returns
     -------
@@ -190,17 +198,38 @@ def build_reid_network(
     if len(trunk.shape) == 4:
         pool = GeneralizedMeanPooling if pooling == "gem" else layers.GlobalAveragePooling2D
         feature = pool(name="pool")(trunk)
+    else:  # a trunk that returns a vector has no rows to cut into stripes
+        n_parts = 0
+    if n_parts:
+        # (batch, 1 + n_parts, channels): the global feature, then the stripes top to bottom
+        stripes = StripePooling(n_parts, name="stripes")(trunk)
+        feature = layers.Concatenate(axis=1, name="branches")(
+            [layers.Reshape((1, feature.shape[-1]))(feature), stripes])
     if embedding_dim:
         feature = layers.Dense(embedding_dim, name="projection")(feature)
     # BNNeck (Luo et al., 2019): triplet loss before the BN, identity loss and inference after
-    neck = layers.BatchNormalization(momentum=_BN_MOMENTUM, center=False, name="bn_neck")(feature)
+    # (with stripes the BN runs on the flattened branches: per-branch, per-channel statistics)
+    neck = layers.BatchNormalization(momentum=_BN_MOMENTUM, center=False, name="bn_neck")(
+        layers.Flatten()(feature) if n_parts else feature)
     # the triplet loss sees L2-normalised features: on raw features the hardest-pair hinge
     # is cheapest to satisfy by shrinking every feature, which collapses a pretrained trunk
-    outputs = {"triplet": layers.UnitNormalization(name="triplet")(feature)}
+    outputs = {"triplet": _unit_branches(feature, n_parts, name="triplet")}
+    if n_parts:
+        neck = layers.Reshape(tuple(feature.shape[1:]))(neck)
     if n_classes:
         outputs["logits"] = ScaledDense(n_classes, lr_multiplier=head_lr_multiplier,
+                                        branches=n_parts + 1 if n_parts else None,
                                         name="logits")(neck)
     return keras.Model(inputs, outputs, name=f"{architecture}_reid")
+
+
+def _unit_branches(x, n_parts, name):
+    """L2-normalise a feature (or each branch of ``(batch, 1 + n_parts, c)``, concatenated
+    and scaled so the result is unit-norm)."""
+    if not n_parts:
+        return layers.UnitNormalization(name=name)(x)
+    x = layers.Flatten()(layers.UnitNormalization(axis=-1)(x))
+    return layers.Rescaling((n_parts + 1) ** -0.5, name=name)(x)
 
 
 def embedding_model(model):
@@ -216,4 +245,11 @@ def embedding_model(model):
     if "bn_neck" not in names:  # no identity head: the neck is untrained, use the feature
         return keras.Model(model.input, model.get_layer("triplet").output)
     neck = model.get_layer("bn_neck").output
+    if "branches" in names:  # the flattened neck back to (batch, 1 + n_parts, channels)
+        shape = tuple(model.get_layer("bn_neck").input.shape[1:])
+        branches = tuple(model.get_layer("branches").output.shape[1:])
+        n_parts = branches[0] - 1
+        width = shape[0] // branches[0]
+        neck = layers.Reshape((n_parts + 1, width))(neck)
+        return keras.Model(model.input, _unit_branches(neck, n_parts, name="embedding"))
     return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))

@@ -32,7 +32,7 @@ TRIPLET_PRESETS = {
                     optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
                     epochs=20, batch_size=64, images_per_identity=4,
                     validation_fraction=0.1),
-    # the default: fine-tuned MobileNetV3-Small, batch-hard + identity loss, BN neck
+    # the default: fine-tuned MobileNetV3-Small, body stripes, batch-hard + identity loss
     "best": dict(),
 }
 
@@ -47,9 +47,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
 
     The defaults are the best configuration measured on the CAB420 Market-1501 subset
     (``benchmarks/reid_cab420.py``): MobileNetV3-Small (alpha 0.75) at 256x128, fine-tuned
-    with frozen BatchNorm, P x K batches (16 x 4) with the batch-hard triplet loss on
-    L2-normalised features plus a label-smoothed identity loss on a BN neck (its head at 10x
-    the learning rate), flip / translation / random-erasing augmentation, Adam 1e-4 with a
+    with frozen BatchNorm, the whole image and four horizontal stripes as five branches,
+    P x K batches (16 x 4) with the batch-hard triplet loss on L2-normalised features plus a
+    label-smoothed identity loss on a BN neck per branch (heads at 10x the learning rate),
+    flip / translation / random-erasing augmentation, Adam 1e-4 with a
     one-epoch warm-up and cosine decay over 40 epochs on every training identity (the
     cosine schedule's last epoch is its best, so no identities are held out for early
     stopping), test-time flip averaging. Pass ``weights=`` a
@@ -72,8 +73,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     image_size : (int, int) or None, default=(256, 128)
         Working (height, width): images are resized inside the network. ``None`` keeps the
         training images' size. The pretrained backbone works better on Market-1501's 128x64
-        crops upsampled (measured on the CAB420 probes after 40 epochs: 66.1 % Top-1 at
-        192x96 with 270 training identities, 68.8-71.1 % at 256x128 with all 300).
+        crops upsampled (measured on the CAB420 probes after 40 epochs, without stripes:
+        66.1 % Top-1 at 192x96 with 270 training identities, 68.8-71.1 % at 256x128 with
+        all 300).
     image_shape : tuple of int, optional
         ``(height, width[, channels])`` to read flat 2-D ``X`` as images. Flat ``X`` without it
         is read as 1x1 images with one channel per feature.
@@ -93,6 +95,12 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         MobileNetV3 only: stride of the backbone's last stage. ``1`` doubles the height and
         width of the final feature map (output stride 16), the "last stride" trick of re-ID
         (Luo et al., 2019), at the cost of a 4x more expensive last stage.
+    n_parts : int, default=4
+        Horizontal body stripes described beside the whole image (part-based re-ID, Sun et
+        al. 2018): the trunk's feature map is also average-pooled in ``n_parts`` stripes,
+        each with its own BN neck and identity classifier; the embedding concatenates the
+        ``1 + n_parts`` L2-normalised branch features (``(1 + n_parts) x`` the width).
+        Ignored by the seed branch (which flattens) and by callables returning a vector.
     camera_sampling : bool, default=False
         With ``cameras`` passed to ``fit``: the K images of each identity in a batch come
         from as many different cameras as it has, so each batch holds cross-camera
@@ -189,6 +197,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         pooling="avg",
         frozen_stride=None,
         last_stride=2,
+        n_parts=4,
         camera_sampling=False,
         loss="batch_hard",
         margin=0.3,
@@ -222,6 +231,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.pooling = pooling
         self.frozen_stride = frozen_stride
         self.last_stride = last_stride
+        self.n_parts = n_parts
         self.camera_sampling = camera_sampling
         self.loss = loss
         self.margin = margin
@@ -362,9 +372,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         if self.lr_schedule not in ("cosine", "constant"):
             raise bad("lr_schedule", "'cosine' or 'constant'")
         for name in ("epochs", "batch_size", "images_per_identity", "patience",
-                     "warmup_epochs"):
+                     "warmup_epochs", "n_parts"):
             value = getattr(self, name)
-            low = 0 if name == "warmup_epochs" else 1
+            low = 0 if name in ("warmup_epochs", "n_parts") else 1
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise bad(name, "a positive int" if low else "an int >= 0")
         for name in ("margin", "learning_rate", "id_loss_weight", "label_smoothing",
@@ -415,6 +425,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
             head_lr_multiplier=self.head_lr_multiplier, pooling=self.pooling,
             frozen_stride=self.frozen_stride, last_stride=self.last_stride,
+            n_parts=self.n_parts,
         )
 
     def _compile(self, n_batches, epochs):
