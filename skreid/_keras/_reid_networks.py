@@ -143,10 +143,10 @@ def build_reid_network(
         ``mobilenet_v3_small`` only: stride of its last stage (1 doubles the final map).
     n_parts : int
         Horizontal body stripes pooled beside the global feature (ignored by the seed branch
-        and by trunks that return a vector).
-        Each of the ``1 + n_parts`` branches gets its own BN neck and identity classifier;
-        the triplet loss and the embedding see their L2-normalised features concatenated
-        (each scaled by ``1 / sqrt(1 + n_parts)``, so the whole is unit-norm).
+        and by trunks that return a vector). Each of the ``1 + n_parts`` branches gets its
+        own BN neck and identity classifier; the triplet loss and the embedding see their
+        L2-normalised features concatenated (each scaled by ``1 / sqrt(1 + n_parts)``, so the
+        whole is unit-norm).
 
     Returns
     -------
@@ -246,10 +246,7 @@ def embedding_model(model):
         return keras.Model(model.input, model.get_layer("triplet").output)
     neck = model.get_layer("bn_neck").output
     if "branches" in names:  # the flattened neck back to (batch, 1 + n_parts, channels)
-        shape = tuple(model.get_layer("bn_neck").input.shape[1:])
-        branches = tuple(model.get_layer("branches").output.shape[1:])
-        n_parts = branches[0] - 1
-        width = shape[0] // branches[0]
-        neck = layers.Reshape((n_parts + 1, width))(neck)
-        return keras.Model(model.input, _unit_branches(neck, n_parts, name="embedding"))
+        n_branches = model.get_layer("branches").output.shape[1]
+        neck = layers.Reshape((n_branches, neck.shape[-1] // n_branches))(neck)
+        return keras.Model(model.input, _unit_branches(neck, n_branches - 1, name="embedding"))
     return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))
