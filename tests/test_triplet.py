@@ -387,7 +387,7 @@ def test_mobilenet_with_shared_weights_fits_and_pickles(people):
     est = TripletEmbedder(weights=path, image_size=None, epochs=1, batch_size=8,
                           images_per_identity=2, validation_fraction=0, random_state=0)
     est.fit(X, people.person_ids)
-    assert est.transform(X[:2]).shape == (2, 432)
+    assert est.transform(X[:2]).shape == (2, 5 * 432)  # whole image + 4 stripes
     backbone = est.model_.get_layer("mobilenet_v3_small")
     assert not any(la.trainable for la in backbone.layers
                    if isinstance(la, keras.layers.BatchNormalization))
