@@ -273,6 +273,10 @@ def test_stripe_pooling_and_branch_heads_match_numpy():
     np.testing.assert_allclose(got[:, 1], x[:, 2:5].mean(axis=(1, 2)), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(StripePooling(1)(x))[:, 0], x.mean(axis=(1, 2)),
                                rtol=1e-5)
+    # fewer rows than stripes (a 64x32 image gives MobileNetV3 a 2x1 map): rows repeat
+    short = np.asarray(StripePooling(4)(x[:, :2]))
+    for stripe, row in ((0, 0), (1, 0), (2, 1), (3, 1)):
+        np.testing.assert_allclose(short[:, stripe], x[:, row].mean(axis=1), rtol=1e-5)
 
     feats = np.random.RandomState(1).randn(6, 3, 4).astype("float32")
     head = ScaledDense(5, lr_multiplier=10.0, branches=3)

@@ -164,6 +164,10 @@ class StripePooling(keras.layers.Layer):
     ``ceil((i + 1) h / parts)`` (adaptive pooling, so stripes overlap when ``parts`` does
     not divide ``h``). Part-based re-ID (Sun et al., "Beyond Part Models", 2018) describes
     a pedestrian by head / torso / legs stripes as well as by the global mean.
+
+    Not ``keras.layers.AdaptiveAveragePooling2D((parts, 1))``: that layer fails on maps with
+    fewer rows than stripes (Keras 3.15: a 64x32 input gives MobileNetV3 a 2x1 map), where
+    this one repeats rows.
     """
 
     def __init__(self, parts, **kwargs):
