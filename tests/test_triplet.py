@@ -291,7 +291,7 @@ def test_stripe_pooling_and_branch_heads_match_numpy():
                                rtol=1e-5)
 
 
-def test_body_stripes_add_branches_to_the_embedding(people):
+def test_body_stripes_add_branches_to_the_embedding(people, tmp_path):
     X, y = people.images, people.person_ids
     whole = tiny(architecture="resnet", n_parts=0).fit(X, y)
     parts = tiny(architecture="resnet", n_parts=3).fit(X, y)
@@ -308,6 +308,17 @@ def test_body_stripes_add_branches_to_the_embedding(people):
     assert parts.model_.get_layer("logits").kernel.shape == (4, width, len(np.unique(y)))
     assert 0.0 <= parts.score(X, y) <= 1.0
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(parts)).transform(X), emb)
+    # and unpickled in a fresh process, where Keras's automatic layer names start again and
+    # must not collide with the loaded network's when the inference model is built
+    import subprocess
+    import sys
+
+    joblib.dump((parts, X), tmp_path / "parts.joblib")
+    code = ("import joblib, numpy as np, sys; est, X = joblib.load(sys.argv[1]); "
+            "np.save(sys.argv[2], est.transform(X))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "parts.joblib"),
+                    str(tmp_path / "emb.npy")], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "emb.npy"), emb, rtol=1e-5, atol=1e-6)
     # the seed branch flattens its map: no stripes, the report's network unchanged
     assert tiny(n_parts=2).fit(X, y).transform(X).shape == (len(X), 32)
     with pytest.raises(ValueError, match="n_parts must be an int >= 0"):

@@ -204,18 +204,18 @@ def build_reid_network(
         # (batch, 1 + n_parts, channels): the global feature, then the stripes top to bottom
         stripes = StripePooling(n_parts, name="stripes")(trunk)
         feature = layers.Concatenate(axis=1, name="branches")(
-            [layers.Reshape((1, feature.shape[-1]))(feature), stripes])
+            [layers.Reshape((1, feature.shape[-1]), name="global_branch")(feature), stripes])
     if embedding_dim:
         feature = layers.Dense(embedding_dim, name="projection")(feature)
     # BNNeck (Luo et al., 2019): triplet loss before the BN, identity loss and inference after
     # (with stripes the BN runs on the flattened branches: per-branch, per-channel statistics)
     neck = layers.BatchNormalization(momentum=_BN_MOMENTUM, center=False, name="bn_neck")(
-        layers.Flatten()(feature) if n_parts else feature)
+        layers.Flatten(name="neck_input")(feature) if n_parts else feature)
     # the triplet loss sees L2-normalised features: on raw features the hardest-pair hinge
     # is cheapest to satisfy by shrinking every feature, which collapses a pretrained trunk
     outputs = {"triplet": _unit_branches(feature, n_parts, name="triplet")}
     if n_parts:
-        neck = layers.Reshape(tuple(feature.shape[1:]))(neck)
+        neck = layers.Reshape(tuple(feature.shape[1:]), name="neck_branches")(neck)
     if n_classes:
         outputs["logits"] = ScaledDense(n_classes, lr_multiplier=head_lr_multiplier,
                                         branches=n_parts + 1 if n_parts else None,
@@ -228,7 +228,8 @@ def _unit_branches(x, n_parts, name):
     and scaled so the result is unit-norm)."""
     if not n_parts:
         return layers.UnitNormalization(name=name)(x)
-    x = layers.Flatten()(layers.UnitNormalization(axis=-1)(x))
+    x = layers.UnitNormalization(axis=-1, name=f"{name}_unit_branches")(x)
+    x = layers.Flatten(name=f"{name}_flat")(x)
     return layers.Rescaling((n_parts + 1) ** -0.5, name=name)(x)
 
 
@@ -237,7 +238,9 @@ def embedding_model(model):
 
     The seed branch has an ``"embedding"`` layer; the BN-neck networks normalise the
     ``"bn_neck"`` output (the UnitNormalization has no weights, so it is added here rather
-    than kept as an unused branch of the training network).
+    than kept as an unused branch of the training network). Every layer added here is named:
+    in a fresh process (a model unpickled there) Keras's automatic names start again from
+    ``"reshape"``, ``"flatten"``..., which the loaded network already uses.
     """
     names = {layer.name for layer in model.layers}
     if "embedding" in names:
@@ -247,6 +250,7 @@ def embedding_model(model):
     neck = model.get_layer("bn_neck").output
     if "branches" in names:  # the flattened neck back to (batch, 1 + n_parts, channels)
         n_branches = model.get_layer("branches").output.shape[1]
-        neck = layers.Reshape((n_branches, neck.shape[-1] // n_branches))(neck)
+        neck = layers.Reshape((n_branches, neck.shape[-1] // n_branches),
+                              name="embedding_branches")(neck)
         return keras.Model(model.input, _unit_branches(neck, n_branches - 1, name="embedding"))
     return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))
