@@ -16,6 +16,12 @@ class RandomErasing(keras.layers.Layer):
     With probability ``probability`` each image gets one rectangle covering ``area`` of it
     (a fraction drawn uniformly) with aspect ratio in ``aspect`` (log-uniform), filled with
     uniform noise in ``[0, fill_max]``.
+
+    Not ``keras.layers.RandomErasing``: that layer draws the patch's height and width
+    fractions independently (no area and aspect-ratio law), draws each image's probability
+    from ``(0, factor)`` for a scalar ``factor``, and by default fills with Gaussian noise of
+    standard deviation 255 (values far outside the image range). This is the recipe of the
+    paper and of the re-ID baselines (Luo et al., 2019).
     """
 
     def __init__(self, probability=0.5, area=(0.02, 0.4), aspect=(0.3, 3.3), fill_max=255.0,
