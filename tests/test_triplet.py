@@ -129,6 +129,24 @@ def test_pk_sampler_covers_every_identity_each_epoch():
         assert (codes[a] == codes[p]).all() and (a != p).all() and (codes[a] != codes[n]).all()
 
 
+def test_keras_dataset_is_endless_and_draws_each_epoch_once_in_order():
+    from skreid._keras._samplers import PKSampler, as_keras_dataset
+
+    codes = np.repeat(np.arange(6), 4)
+    X = np.arange(len(codes), dtype=np.float32)[:, None]
+    dataset = as_keras_dataset(X, {"triplet": codes}, PKSampler(codes, 2, 2,
+                                                                np.random.RandomState(0)))
+    # endless, so Keras keeps one tf.data iterator for the whole fit (no per-epoch teardown)
+    assert dataset.num_batches is None
+    reference = PKSampler(codes, 2, 2, np.random.RandomState(0))
+    n = len(dataset)
+    expected = [b for _ in range(3) for b in reference.epoch()]
+    for i in range(3 * n):
+        images, targets = dataset[i]
+        np.testing.assert_array_equal(images[:, 0], expected[i])
+        np.testing.assert_array_equal(targets["triplet"], codes[expected[i]])
+
+
 # ------------------------------------------------------------------ bad input
 def test_bad_input_errors(people):
     X, y = people.images, people.person_ids

@@ -482,7 +482,8 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
                 patience=self.patience, verbose=self.verbose,
             )
             callbacks.append(validation)
-        history = self._keras_fit(dataset, epochs=epochs, callbacks=callbacks)
+        history = self._keras_fit(dataset, epochs=epochs, callbacks=callbacks,
+                                  steps_per_epoch=len(sampler), shuffle=False)
         if val_mask is not None and self.early_stopping:
             validation.restore_best()
             # n_epochs_ still counts the epochs before this call (the base adds them after)
