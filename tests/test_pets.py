@@ -227,9 +227,11 @@ def test_class_weight_balanced():
         (dict(masks=np.zeros((48, 8, 8), np.uint8)), "masks must have shape"),
         (dict(masks=np.full((48, 16, 16), 7, np.uint8)), "masks hold values"),
         (dict(nan=True), "NaN"),
-        (dict(segmentation="pixels"), "segmentation must be"),
+        (dict(segmentation="pixels"), r"'segmentation' parameter of MultiTaskPetNet must be "
+                                      r"a str among \{.*'trimap'.*\}\. Got 'pixels'"),
         (dict(task_weights=(1.0, -1.0)), "task_weights"),
-        (dict(architecture="vgg"), "architecture must be"),
+        (dict(architecture="vgg"), r"'architecture' parameter of MultiTaskPetNet must be a "
+                                   r"str among \{.*'unet'.*\}\. Got 'vgg'"),
         (dict(image_size=18), "divisible by 4"),
     ],
 )

@@ -5,6 +5,22 @@ Importing ``skreid._keras`` itself does not import Keras; the submodules do when
 estimator is built or fitted.
 """
 
+from skreid._keras._backbones import build_backbone
 from skreid._keras._base import KerasEstimatorMixin, import_keras, keras_seeded
+from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES, describe
 
-__all__ = ["KerasEstimatorMixin", "import_keras", "keras_seeded"]
+__all__ = ["BACKBONES", "LOSSES", "OPTIMIZERS", "SCHEDULES", "KerasEstimatorMixin",
+           "PKSampler", "RandomTripletSampler", "build_backbone", "describe", "import_keras",
+           "keras_seeded"]
+
+# names whose module imports Keras: resolved on first access (PEP 562)
+_LAZY = {"PKSampler": "skreid._keras._samplers",
+         "RandomTripletSampler": "skreid._keras._samplers"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skreid._keras' has no attribute {name!r}")

@@ -8,8 +8,8 @@ from sklearn.utils import Bunch
 from skreid.cli._common import CLIError
 
 # The demo's TripletEmbedder: the report's seed branch at 64x32 RGB with batch-hard triplets,
-# trained from scratch (no weights file needed). Augmentation is off: measured on make_people,
-# it kept the network from learning within the demo's epochs (train rank-1 0.12 vs 1.00).
+# trained from scratch (no weights file needed). Augmentation is off: on make_people it kept
+# the network from learning within the demo's epochs (docs/benchmarks.rst).
 _DEMO_TRIPLET = dict(architecture="seed", weights=None, image_size=(64, 32), batch_size=32,
                      images_per_identity=4, id_loss_weight=0.0, augment=False,
                      validation_fraction=0.0, learning_rate=1e-3)
