@@ -178,10 +178,16 @@ def _craft(tmp_path, tree, files=None, arrays=None):
 
 
 def test_pickle_files_and_pickle_payloads_are_refused(saved, pca, tmp_path):
+    import joblib
+
     pickled = tmp_path / "model.pkl"
     pickled.write_bytes(pickle.dumps(pca))
-    with pytest.raises(UnsafeArchiveError, match="not a skreid file.*pickle"):
-        skreid.load(pickled)
+    joblib.dump(pca, tmp_path / "model.joblib")
+    for path in (pickled, tmp_path / "model.joblib"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+            skreid.load(path)
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+            read_metadata(path)
 
     def add(m):
         m["arrays"].append("evil")
