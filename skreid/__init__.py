@@ -16,6 +16,7 @@ _LAZY = {
     "TripletEmbedder": "skreid.reid",
     "MultiTaskPetNet": "skreid.pets",
     "FineTunedPetNet": "skreid.pets",
+    "export_onnx": "skreid._keras._onnx_export",
 }
 _SUBMODULES = [
     "datasets",
@@ -25,6 +26,7 @@ _SUBMODULES = [
     "plotting",
     "preprocessing",
     "reid",
+    "runtime",
 ]
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]
