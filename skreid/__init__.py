@@ -18,6 +18,7 @@ _LAZY = {
     "FineTunedPetNet": "skreid.pets",
     "save": "skreid.saving",
     "load": "skreid.saving",
+    "export_onnx": "skreid._keras._onnx_export",
 }
 _SUBMODULES = [
     "datasets",
@@ -27,6 +28,7 @@ _SUBMODULES = [
     "plotting",
     "preprocessing",
     "reid",
+    "runtime",
     "saving",
 ]
 
