@@ -3,8 +3,10 @@ crafted networks refused (Lambda layers, unregistered custom objects, foreign mo
 
 import io
 import json
+import pickle
 import zipfile
 
+import numpy as np
 import pytest
 from test_saving import run_in_fresh_process
 
@@ -77,6 +79,9 @@ def test_loaded_network_keeps_training(triplet, people, tmp_path):
     skreid.save(triplet, path)
     loaded = skreid.load(path)
     assert loaded.n_epochs_ == 1 and loaded.history_.keys() == triplet.history_.keys()
+    again = pickle.loads(pickle.dumps(loaded))  # pickle keeps working (clone, joblib)
+    np.testing.assert_array_equal(again.transform(people.images),
+                                  triplet.transform(people.images))
     loaded.partial_fit(people.images, people.person_ids)  # compiled, optimizer state kept
     assert loaded.n_epochs_ == 2
     meta = skreid.saving.read_metadata(path)
@@ -86,8 +91,6 @@ def test_loaded_network_keeps_training(triplet, people, tmp_path):
 
 def test_a_pickled_keras_estimator_is_refused_as_a_pickle(triplet, tmp_path):
     # its pickle ends with the network's zip, so it also looks like a zip archive
-    import pickle
-
     path = tmp_path / "t.pkl"
     path.write_bytes(pickle.dumps(triplet))
     assert zipfile.is_zipfile(path)
