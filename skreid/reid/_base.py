@@ -13,6 +13,9 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from skreid.search import rerank_k_reciprocal
+from skreid.search._rerank import check_rerank
+
 __all__ = ["ReIDMixin", "REID_METRICS"]
 
 #: Distances a re-ID estimator's ``metric`` parameter accepts.
@@ -49,6 +52,9 @@ class ReIDMixin:
       It must validate ``X`` and raise :class:`~sklearn.exceptions.NotFittedError` when unfitted.
     - A ``metric`` constructor parameter, ``"euclidean"`` or ``"cosine"``
       (see :func:`check_reid_metric`); it is read each time distances are computed.
+    - Optionally a ``rerank`` parameter (None, True or a dict, see
+      :func:`skreid.search.rerank_k_reciprocal`): when set, every query x gallery distance
+      is the k-reciprocal re-ranked one.
     - In ``fit(X, y, ...)``, after learning the embedding, a call to
       ``self._set_gallery_embeddings(embeddings_of_X, y, cameras)``: the training set becomes the
       default gallery, so the fitted estimator is a closed-set classifier. That call validates
@@ -171,6 +177,15 @@ class ReIDMixin:
                 f"gallery was indexed; call set_gallery (or fit) again."
             )
         block = max(1, _BLOCK_ELEMENTS // max(1, len(gallery)))
+        rerank = check_rerank(getattr(self, "rerank", None))
+        if rerank is not None:
+            # re-ranking needs the whole query set at once (queries are each other's
+            # neighbours); the result is one (n_queries, n_gallery) array, served in blocks
+            reranked = rerank_k_reciprocal(queries, gallery, metric=metric, **rerank)
+            for start in range(0, len(queries), block):
+                rows = slice(start, min(start + block, len(queries)))
+                yield rows, reranked[rows].astype(np.float32, copy=False)
+            return
         for start in range(0, len(queries), block):
             q = queries[start : start + block]
             if metric == "cosine":
