@@ -16,6 +16,8 @@ _LAZY = {
     "TripletEmbedder": "skreid.reid",
     "MultiTaskPetNet": "skreid.pets",
     "FineTunedPetNet": "skreid.pets",
+    "save": "skreid.saving",
+    "load": "skreid.saving",
 }
 _SUBMODULES = [
     "datasets",
@@ -25,6 +27,7 @@ _SUBMODULES = [
     "plotting",
     "preprocessing",
     "reid",
+    "saving",
 ]
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]

@@ -119,9 +119,9 @@ def test_pcareid_rerank(multishot, metric):
     est = PCAReID(n_components=8, metric=metric, rerank=RR).fit(g, ids_g)
     plain = clone(est).set_params(rerank=None).fit(g, ids_g)
     want = rerank_k_reciprocal(est.transform(q), est.gallery_embeddings_, metric=metric, **RR)
-    assert_allclose(est.gallery_distances(q), want.astype(np.float32))
+    assert_allclose(est.gallery_distances(q), want.astype(np.float32), atol=1e-6)
     dist, idx = est.kneighbors(q, n_neighbors=5)
-    assert_allclose(dist, np.take_along_axis(want, idx, 1), rtol=1e-6)
+    assert_allclose(dist, np.take_along_axis(want, idx, 1), atol=1e-6)
     assert not np.array_equal(est.gallery_distances(q), plain.gallery_distances(q))
     # predict / score follow the re-ranked distances
     nearest = est.gallery_ids_[np.argmin(want, axis=1)]
@@ -140,3 +140,30 @@ def test_estimators_validate_rerank_in_fit(multishot):
         TripletEmbedder(weights=None, rerank={"lambda_value": 2}).fit(
             np.zeros((8, 32, 16, 3), np.float32), np.repeat([0, 1], 4))
     assert TripletEmbedder().get_params()["rerank"] is None
+
+
+@pytest.mark.parametrize("backend", ["exact", "faiss"])
+def test_gallery_index_search_rerank(multishot, backend):
+    from skreid.search import GalleryIndex
+
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    q, ids_q, g, ids_g, cams_q, cams_g = multishot
+    cams_q = np.where(np.arange(len(cams_q)) % 2, cams_q, 0)  # some queries share camera 0
+    index = GalleryIndex("euclidean", backend=backend).add(
+        g.astype(np.float32), ids=ids_g, cameras=cams_g)
+    q32 = q.astype(np.float32)
+    want = rerank_k_reciprocal(q32, g.astype(np.float32), **RR)
+    res = index.search(q32, 7, rerank=RR)
+    order = np.argsort(want, axis=1, kind="stable")[:, :7]
+    assert np.array_equal(res.positions, order)
+    assert_allclose(res.distances, np.take_along_axis(want, order, 1), atol=1e-6)
+    # the same-camera rule applies to the re-ranked distances
+    res = index.search(q32, 7, rerank=RR, exclude_same_camera=True, query_cameras=cams_q,
+                       query_ids=ids_q)
+    masked = np.where((cams_q[:, None] == cams_g) & (ids_q[:, None] == ids_g), np.inf, want)
+    assert np.array_equal(res.positions, np.argsort(masked, axis=1, kind="stable")[:, :7])
+    blocks = np.concatenate([d for _, d in index.distance_blocks(q32, rerank=RR)])
+    assert_allclose(blocks, want, atol=1e-6)
+    with pytest.raises(ValueError, match="rerank must be None, a bool or a dict"):
+        index.search(q32, 3, rerank=[20])

@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from skreid.search._distances import BlockedDistances
+
 __all__ = ["rerank_k_reciprocal", "check_rerank", "RERANK_METRICS"]
 
 #: metrics whose distances :func:`rerank_k_reciprocal` computes from features
@@ -96,35 +98,31 @@ def _check_features(X, name, dtype=None):
 
 
 class _Original:
-    """The reference's "original distance": the squared ``metric`` distance."""
+    """The reference's "original distance": the squared ``metric`` distance.
+
+    Blocks come from :class:`~skreid.search.BlockedDistances`, the query x gallery distance
+    path every part of skreid shares (its ranking values are the squared euclidean distance
+    and the negated cosine similarity).
+    """
 
     def __init__(self, X, metric):
-        if metric == "cosine":
-            norms = np.linalg.norm(X, axis=1, keepdims=True)
-            # a zero vector stays zero: cosine distance 1 to everything, as in sklearn
-            X = X / np.where(norms == 0, 1, norms).astype(X.dtype)
-        self.X, self.metric = X, metric
-        self.sq = np.einsum("ij,ij->i", X, X)
+        self.blocked = BlockedDistances(X, X, metric)
+        self.X, self.metric = self.blocked.queries, metric  # L2-normalised for cosine
+        self.sq = np.einsum("ij,ij->i", self.X, self.X)
 
     def block(self, start, stop):
         """Rows ``start:stop`` against every row, with exact zeros on the diagonal."""
-        d = self.X[start:stop] @ self.X.T
-        d = self._block_finish(d, start, stop)
+        d = self.blocked.ranking(slice(start, stop))
+        if self.metric == "cosine":
+            d += 1  # 1 - cos
+            np.clip(d, 0, 2, out=d)
+            d *= d
+        else:
+            np.maximum(d, 0, out=d)
+            if self.metric == "sqeuclidean":  # the reference squares what it is given
+                d *= d
         d[np.arange(stop - start), np.arange(start, stop)] = 0
         return d
-
-    def _block_finish(self, dot, start, stop):
-        if self.metric == "cosine":
-            d = np.clip(1 - dot, 0, 2, out=dot)
-            d *= d
-            return d
-        dot *= -2
-        dot += self.sq[start:stop, None]
-        dot += self.sq[None, :]
-        np.maximum(dot, 0, out=dot)
-        if self.metric == "sqeuclidean":
-            dot *= dot
-        return dot
 
     def pairs(self, rows, cols):
         """Distances of the pairs ``(rows[k], cols[k])``, a chunk of pairs at a time."""
