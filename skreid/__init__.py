@@ -16,6 +16,8 @@ _LAZY = {
     "TripletEmbedder": "skreid.reid",
     "MultiTaskPetNet": "skreid.pets",
     "FineTunedPetNet": "skreid.pets",
+    "save": "skreid.saving",
+    "load": "skreid.saving",
     "export_onnx": "skreid._keras._onnx_export",
 }
 _SUBMODULES = [
@@ -27,6 +29,7 @@ _SUBMODULES = [
     "preprocessing",
     "reid",
     "runtime",
+    "saving",
 ]
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]
