@@ -21,6 +21,7 @@ _SUBMODULES = [
     "datasets",
     "metrics",
     "model_selection",
+    "parallel",
     "pets",
     "plotting",
     "preprocessing",
