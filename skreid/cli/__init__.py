@@ -249,7 +249,7 @@ def cmd_reid(args, progress):
         if save is not None:
             from skreid.cli._save import reid_metadata
 
-            _save(results, fitted, save, reid_metadata, progress)
+            _save_fitted(results, fitted, save, reid_metadata, progress)
 
     return _run_with_report(args, "reid", work)
 
@@ -292,12 +292,12 @@ def cmd_pets(args, progress):
         if save is not None:
             from skreid.cli._save import pets_metadata
 
-            _save(results, fitted, save, pets_metadata, progress)
+            _save_fitted(results, fitted, save, pets_metadata, progress)
 
     return _run_with_report(args, "pets", work)
 
 
-def _save(results, fitted, path, metadata_of, progress):
+def _save_fitted(results, fitted, path, metadata_of, progress):
     """Save the run's one fitted model with its metadata; the report lists it."""
     from skreid.cli._save import save_model
 

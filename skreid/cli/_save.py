@@ -4,6 +4,7 @@ run measured: the training data, the evaluation figures and their protocol, the 
 time and the hardware."""
 
 import os
+import platform
 
 from skreid.cli._common import CLIError, jsonable
 
@@ -52,7 +53,8 @@ def check_save_path(path, methods, choices):
 
 
 def _hardware(results):
-    return {"summary": results["hardware"], "cpu_count": os.cpu_count()}
+    return {"summary": results["hardware"], "cpu_count": os.cpu_count(),
+            "machine": platform.machine(), "os": f"{platform.system()} {platform.release()}"}
 
 
 def _image_size(shape):
@@ -84,10 +86,13 @@ def pets_metadata(results, label):
     """:func:`skreid.save` metadata of the pets model ``label`` of a run's ``results``."""
     section = results["pets"]
     data, row = section["data"], section["methods"][label]
-    figures = {"top1_accuracy": row["accuracy"], f"top{row.get('top5_n', 5)}_accuracy":
-               row["top5"], "balanced_accuracy": row["balanced_accuracy"],
-               "knn_accuracy": row["knn_accuracy"], "pixel_accuracy": row["pixel_accuracy"],
-               "pet_iou": row["pet_iou"], "test_images": data["test_images"]}
+    figures = {"top1_accuracy": row["accuracy"]}
+    n = row.get("top5_n", 5)
+    if n != 1:  # with two breeds top-n is top-1
+        figures[f"top{n}_accuracy"] = row["top5"]
+    figures.update(balanced_accuracy=row["balanced_accuracy"], knn_accuracy=row["knn_accuracy"],
+                   pixel_accuracy=row["pixel_accuracy"], pet_iou=row["pet_iou"],
+                   test_images=data["test_images"])
     training = {"folder": data.get("path"), "images": data["train_images"],
                 "breeds": data["classes"], "image_size": _image_size(data["image_shape"])}
     if label == "FineTunedPetNet":
@@ -96,8 +101,8 @@ def pets_metadata(results, label):
 
 
 def _metadata(results, task, label, row, training, figures, protocol):
+    # skreid.save records the task (re-ID or pets) itself, from the estimator
     return jsonable({
-        "task": task,
         "training_data": training,
         "evaluation": {**{k: v for k, v in figures.items() if v is not None},
                        "protocol": protocol},
