@@ -35,11 +35,12 @@ class ReportPage(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.stack, self.errors = [], []
-        self.images, self.cells, self.text = [], [], []
+        self.images, self.cells, self.text, self.urls = [], [], [], []
         self._table = self._row = self._cell = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        self.urls += [attrs[k] for k in ("href", "src") if k in attrs]
         if tag not in _VOID:
             self.stack.append(tag)
         if tag == "img":
@@ -82,6 +83,10 @@ def parse_report(folder):
     assert source.lstrip().lower().startswith("<!doctype html>")
     assert page.errors == [] and page.stack == [], (page.errors, page.stack)
     assert "<script" not in source.lower()  # no JavaScript
+    # offline: nothing to fetch, only in-page anchors and embedded images
+    outside = [u for u in page.urls if not u.startswith(("#", PNG_PREFIX))]
+    assert outside == [], outside
+    assert "url(" not in source  # no stylesheet resources either
     page.source = source
     return page
 
