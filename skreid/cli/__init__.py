@@ -123,6 +123,10 @@ def build_parser():
                        help="cache folder (default: $SKREID_DATA or ~/skreid_data)")
     _common_options(fetch)
     fetch.set_defaults(func=cmd_fetch)
+
+    from skreid.cli._export import add_export_parser
+
+    add_export_parser(sub, _common_options)
     return parser
 
 
@@ -330,6 +334,9 @@ def _print_results(args, results):
     if args.json:
         print(json.dumps(summary(results) if "command" in results else results, indent=2,
                          default=str))
+        return
+    if results.get("command") == "export":
+        print(results["message"])
         return
     if results.get("command") == "fetch":
         print(f"Oxford-IIIT Pet ready: {results['images']} images in {results['path']}")

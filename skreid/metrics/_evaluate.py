@@ -1,7 +1,7 @@
 """One-call re-ID evaluation from features (or a precomputed distance matrix)."""
 
 import numpy as np
-from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS, pairwise_distances
+from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS
 
 from skreid.metrics._checks import (
     check_ap_mode,
@@ -12,6 +12,7 @@ from skreid.metrics._checks import (
     check_positive_int,
 )
 from skreid.metrics._ranking_engine import _evaluate_distances, _per_query_stats, _summarise
+from skreid.search._distances import BlockedDistances
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "precomputed")
 
@@ -26,57 +27,14 @@ def _check_metric(metric):
 def _distance_blocks(queries, gallery, metric):
     """Return ``blocks(start, stop)`` giving distances of queries[start:stop] to the gallery.
 
-    Only the order of the distances matters for the metrics, so the euclidean distance is
-    left squared (sqrt is monotone) and the cosine distance is the negated cosine similarity
-    (``1 - cos`` ranks identically). Float32 features stay float32, as in torchreid and
-    fast-reid (twice as fast); anything else is computed in float64.
+    The blocks come from :class:`skreid.search.BlockedDistances`, the one query x gallery
+    distance computation of skreid (the estimators' gallery and ``GalleryIndex`` use it too).
+    Only the order of the distances matters for the metrics, so its *ranking values* are used:
+    the squared euclidean distance and the negated cosine similarity. Float32 features stay
+    float32, as in torchreid and fast-reid (twice as fast); anything else is float64.
     """
-    if queries.dtype != gallery.dtype:
-        queries, gallery = queries.astype(np.float64), gallery.astype(np.float64)
-    overflow = ValueError(
-        f"query_features or gallery_features are too large: their distances overflow "
-        f"{queries.dtype}. Rescale the features (or pass float64 arrays)."
-    )
-    if metric in ("euclidean", "sqeuclidean"):
-        with np.errstate(over="ignore"):
-            query_sq = np.einsum("ij,ij->i", queries, queries)
-            gallery_sq = np.einsum("ij,ij->i", gallery, gallery)
-            # |q - g|^2 <= 2 (|q|^2 + |g|^2): if this bound is finite no block overflows
-            if not np.isfinite(2 * (query_sq.max() + gallery_sq.max())):
-                raise overflow
-
-        def blocks(start, stop):
-            d = queries[start:stop] @ gallery.T
-            d *= -2
-            d += query_sq[start:stop, None]
-            d += gallery_sq[None, :]
-            return d
-
-    elif metric == "cosine":
-        # zero vectors stay zero (cosine similarity 0 with everything), as in sklearn
-        def normalise(X):
-            with np.errstate(over="ignore"):
-                norms = np.linalg.norm(X, axis=1, keepdims=True)
-            if not np.isfinite(norms).all():
-                raise overflow
-            return X / np.where(norms == 0, 1, norms).astype(X.dtype)
-
-        queries, gallery = normalise(queries), normalise(gallery)
-
-        def blocks(start, stop):
-            d = queries[start:stop] @ gallery.T
-            np.negative(d, out=d)
-            return d
-
-    else:
-
-        def blocks(start, stop):
-            d = pairwise_distances(queries[start:stop], gallery, metric=metric)
-            if not np.isfinite(d).all():
-                raise overflow
-            return d
-
-    return blocks
+    blocked = BlockedDistances(queries, gallery, metric)
+    return lambda start, stop: blocked.ranking(slice(start, stop))
 
 
 def evaluate_reid(

@@ -1,0 +1,28 @@
+"""Search a gallery: :class:`GalleryIndex` (exact blocked search or faiss) and the one
+query x gallery distance computation every part of skreid uses.
+
+Pure NumPy at its core (faiss is imported only by ``backend="faiss"``); it imports no
+estimator, so the re-ID estimators and the metrics can build on it.
+"""
+
+from skreid.search._distances import (
+    SEARCH_METRICS,
+    BlockedDistances,
+    check_search_metric,
+    l2_normalize,
+)
+from skreid.search._exact import exact_search
+from skreid.search._faiss import FAISS_DEFAULTS
+from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
+
+__all__ = [
+    "GalleryIndex",
+    "SearchResult",
+    "IncompatibleIndexError",
+    "BlockedDistances",
+    "exact_search",
+    "l2_normalize",
+    "check_search_metric",
+    "SEARCH_METRICS",
+    "FAISS_DEFAULTS",
+]
