@@ -57,6 +57,14 @@ def _tiny(name):
 
 KERAS_ESTIMATORS = {"TripletEmbedder", "MultiTaskPetNet", "FineTunedPetNet"}
 
+# estimators sklearn's checks cannot exercise at all, with the reason and where they are tested
+NOT_CHECKED = dict.fromkeys(
+    ["OnnxEmbedder", "OnnxPetNet"],
+    "wraps an exported ONNX file of a fixed image shape and learns nothing (its required "
+    "'path' parameter has no default); sklearn's checks fit tabular data of any width. "
+    "Cloning, pickling, parameter validation and the gallery: tests/test_runtime.py",
+)
+
 # ----------------------------------------------------------------- expected failures
 # sklearn's generic checks feed 2-D (n_samples, n_features) tables of arbitrary width; these
 # transformers take image batches and refuse 2-D input without an image shape (a silent
@@ -137,7 +145,7 @@ FINETUNED_FAST = {
 def _estimators():
     out = []
     for name, _ in all_estimators():
-        if name in KERAS_ESTIMATORS and not HAS_KERAS:
+        if (name in KERAS_ESTIMATORS and not HAS_KERAS) or name in NOT_CHECKED:
             continue
         out.extend(_tiny(name))
     return out
@@ -146,14 +154,14 @@ def _estimators():
 def test_every_estimator_has_a_configuration_and_a_failure_list():
     names = [name for name, _ in all_estimators()]
     assert {"LOMOFeatures", "PCAReID", "TripletEmbedder", "FineTunedPetNet"} <= set(names)
-    for name in names:
+    for name in set(names) - set(NOT_CHECKED):
         assert _tiny(name), name
         assert name in EXPECTED_FAILED, f"{name}: list its expected failures (or {{}})"
 
 
 def test_every_estimator_declares_parameter_constraints():
     for name, cls in all_estimators():
-        params = set(cls().get_params(deep=False))
+        params = set(cls._get_param_names())
         assert set(cls._parameter_constraints) == params, name
 
 

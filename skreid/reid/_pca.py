@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.search import check_rerank
 from skreid.utils import check_image_size, check_images
 
 __all__ = ["PCAReID"]
@@ -90,6 +91,11 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Scale components to unit variance.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery matching distance.
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
+        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
+        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
+        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
@@ -142,6 +148,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                          Interval(Real, 0, 1, closed="right")],
         "whiten": ["boolean"],
         "metric": [StrOptions(set(REID_METRICS))],
+        "rerank": [None, "boolean", dict],
         "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "grayscale": ["boolean"],
         "image_shape": ["array-like", None],
@@ -157,6 +164,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         *,
         whiten=False,
         metric="euclidean",
+        rerank=None,
         image_size=None,
         grayscale=False,
         image_shape=None,
@@ -168,6 +176,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.whiten = whiten
         self.metric = metric
+        self.rerank = rerank
         self.image_size = image_size
         self.grayscale = grayscale
         self.image_shape = image_shape
@@ -178,7 +187,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        """What ``_parameter_constraints`` cannot express: the working image size."""
+        """What ``_parameter_constraints`` cannot express: the rerank dict, the image size."""
+        check_rerank(self.rerank)
         if self.image_size is not None:
             check_image_size(self.image_size, "image_size")
 

@@ -15,6 +15,7 @@ from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
+from skreid.search import check_rerank
 from skreid.utils import check_image_input, check_image_size, check_weights
 
 __all__ = ["TripletEmbedder"]
@@ -120,6 +121,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         both views are in-distribution and their mean is a less noisy descriptor.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
+        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
+        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
+        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): slower per batch, faster for tiny problems.
     random_state : int, RandomState or None, default=None
@@ -187,6 +193,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         "patience": [Interval(Integral, 1, None, closed="left")],
         "flip_test": ["boolean"],
         "metric": [StrOptions(set(REID_METRICS))],
+        "rerank": [None, "boolean", dict],
         "run_eagerly": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -222,6 +229,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         patience=10,
         flip_test=True,
         metric="euclidean",
+        rerank=None,
         run_eagerly=False,
         random_state=None,
         verbose=0,
@@ -254,6 +262,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.patience = patience
         self.flip_test = flip_test
         self.metric = metric
+        self.rerank = rerank
         self.run_eagerly = run_eagerly
         self.random_state = random_state
         self.verbose = verbose
@@ -345,6 +354,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             check_image_size(self.image_size)
         if isinstance(self.architecture, str) and self.architecture in BACKBONES:
             check_weights(self.weights, BACKBONES[self.architecture].architecture())
+        check_rerank(self.rerank)
         if LOSSES[self.loss].sampler == "pk":
             k = self.images_per_identity
             if k < 2 or self.batch_size % k or self.batch_size // k < 2:
