@@ -87,7 +87,8 @@ def read_image(path, size, *, resample=None, mode="RGB", return_size=False):
     """Read one image with Pillow, convert it to ``mode`` and resize it to ``size=(h, w)``.
 
     With ``return_size=True`` also return the original ``(width, height)``. Raises ValueError
-    naming the file when Pillow cannot decode it.
+    naming the file when Pillow cannot decode it, including decompression bombs (images of
+    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, refused before decoding).
     """
     from PIL import Image
 
