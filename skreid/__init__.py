@@ -16,15 +16,21 @@ _LAZY = {
     "TripletEmbedder": "skreid.reid",
     "MultiTaskPetNet": "skreid.pets",
     "FineTunedPetNet": "skreid.pets",
+    "save": "skreid.saving",
+    "load": "skreid.saving",
+    "export_onnx": "skreid._keras._onnx_export",
 }
 _SUBMODULES = [
     "datasets",
     "metrics",
     "model_selection",
+    "parallel",
     "pets",
     "plotting",
     "preprocessing",
     "reid",
+    "runtime",
+    "saving",
 ]
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]

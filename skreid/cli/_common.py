@@ -342,3 +342,8 @@ def _remove_report(folder):
             os.remove(path)
     with contextlib.suppress(OSError):  # something else appeared in it: leave it be
         os.rmdir(folder)
+
+
+def look_for(caption, hint):
+    """A figure's caption: what it shows, then what to look for in it."""
+    return f"{caption} Look for: {hint}"

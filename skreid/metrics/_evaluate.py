@@ -1,7 +1,7 @@
 """One-call re-ID evaluation from features (or a precomputed distance matrix)."""
 
 import numpy as np
-from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS, pairwise_distances
+from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS
 
 from skreid.metrics._checks import (
     check_ap_mode,
@@ -12,6 +12,9 @@ from skreid.metrics._checks import (
     check_positive_int,
 )
 from skreid.metrics._ranking_engine import _evaluate_distances, _per_query_stats, _summarise
+from skreid.search._distances import BlockedDistances
+from skreid.search._query_expansion import average_query_expansion, check_query_expansion
+from skreid.search._rerank import RERANK_METRICS, check_rerank, rerank_k_reciprocal
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "precomputed")
 
@@ -26,57 +29,14 @@ def _check_metric(metric):
 def _distance_blocks(queries, gallery, metric):
     """Return ``blocks(start, stop)`` giving distances of queries[start:stop] to the gallery.
 
-    Only the order of the distances matters for the metrics, so the euclidean distance is
-    left squared (sqrt is monotone) and the cosine distance is the negated cosine similarity
-    (``1 - cos`` ranks identically). Float32 features stay float32, as in torchreid and
-    fast-reid (twice as fast); anything else is computed in float64.
+    The blocks come from :class:`skreid.search.BlockedDistances`, the one query x gallery
+    distance computation of skreid (the estimators' gallery and ``GalleryIndex`` use it too).
+    Only the order of the distances matters for the metrics, so its *ranking values* are used:
+    the squared euclidean distance and the negated cosine similarity. Float32 features stay
+    float32, as in torchreid and fast-reid (twice as fast); anything else is float64.
     """
-    if queries.dtype != gallery.dtype:
-        queries, gallery = queries.astype(np.float64), gallery.astype(np.float64)
-    overflow = ValueError(
-        f"query_features or gallery_features are too large: their distances overflow "
-        f"{queries.dtype}. Rescale the features (or pass float64 arrays)."
-    )
-    if metric in ("euclidean", "sqeuclidean"):
-        with np.errstate(over="ignore"):
-            query_sq = np.einsum("ij,ij->i", queries, queries)
-            gallery_sq = np.einsum("ij,ij->i", gallery, gallery)
-            # |q - g|^2 <= 2 (|q|^2 + |g|^2): if this bound is finite no block overflows
-            if not np.isfinite(2 * (query_sq.max() + gallery_sq.max())):
-                raise overflow
-
-        def blocks(start, stop):
-            d = queries[start:stop] @ gallery.T
-            d *= -2
-            d += query_sq[start:stop, None]
-            d += gallery_sq[None, :]
-            return d
-
-    elif metric == "cosine":
-        # zero vectors stay zero (cosine similarity 0 with everything), as in sklearn
-        def normalise(X):
-            with np.errstate(over="ignore"):
-                norms = np.linalg.norm(X, axis=1, keepdims=True)
-            if not np.isfinite(norms).all():
-                raise overflow
-            return X / np.where(norms == 0, 1, norms).astype(X.dtype)
-
-        queries, gallery = normalise(queries), normalise(gallery)
-
-        def blocks(start, stop):
-            d = queries[start:stop] @ gallery.T
-            np.negative(d, out=d)
-            return d
-
-    else:
-
-        def blocks(start, stop):
-            d = pairwise_distances(queries[start:stop], gallery, metric=metric)
-            if not np.isfinite(d).all():
-                raise overflow
-            return d
-
-    return blocks
+    blocked = BlockedDistances(queries, gallery, metric)
+    return lambda start, stop: blocked.ranking(slice(start, stop))
 
 
 def evaluate_reid(
@@ -94,6 +54,8 @@ def evaluate_reid(
     is_similarity=False,
     junk_id=-1,
     chunk_size=256,
+    rerank=None,
+    query_expansion=None,
 ):
     """Evaluate a re-ID embedding: CMC, rank-1/5/10, mAP and mINP in one pass.
 
@@ -135,6 +97,19 @@ def evaluate_reid(
         Gallery identity removed as junk (Market-1501 uses -1); None disables it.
     chunk_size : int, default=256
         Queries per block; memory grows as ``chunk_size * n_gallery``.
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the distances before ranking
+        (:func:`skreid.search.rerank_k_reciprocal`): True for the paper's parameters, or a
+        dict of ``k1``, ``k2``, ``lambda_value``. Needs features (not
+        ``metric="precomputed"``) and a metric among "euclidean", "sqeuclidean", "cosine".
+        It then holds the ``(n_queries, n_gallery)`` re-ranked distances (plus a few hundred
+        MB) instead of ``chunk_size`` rows. It helps multi-shot galleries (several images per
+        identity); see the user guide.
+    query_expansion : None, bool or dict, default=None
+        alpha-QE of the queries before ranking (:func:`skreid.search.average_query_expansion`):
+        True for its defaults, or a dict of ``k``, ``alpha``, ``expand_gallery``. The expanded
+        features are unit vectors, compared with ``metric`` (euclidean and cosine rank them
+        alike). Applied before ``rerank`` when both are given.
 
     Returns
     -------
@@ -187,7 +162,15 @@ def evaluate_reid(
     (1.0, 1.0, 20)
     """
     metric = _check_metric(metric)
+    rerank = check_rerank(rerank)
+    query_expansion = check_query_expansion(query_expansion)
     if metric == "precomputed":
+        if rerank is not None or query_expansion is not None:
+            raise ValueError(
+                "rerank and query_expansion need features, not metric='precomputed': pass the "
+                "query and gallery features (or re-rank the distances yourself with "
+                "skreid.search.rerank_k_reciprocal)."
+            )
         if gallery_features is not None:
             raise ValueError(
                 "gallery_features must be None with metric='precomputed': pass the "
@@ -250,6 +233,31 @@ def evaluate_reid(
     query_cameras, gallery_cameras = check_camera_pair(
         query_cameras, gallery_cameras, queries.shape[0], gallery.shape[0]
     )
+    if rerank is not None and metric not in RERANK_METRICS:
+        raise ValueError(
+            f"rerank supports metric in {list(RERANK_METRICS)}, got metric={metric!r}."
+        )
+    if query_expansion is not None:
+        queries, gallery = average_query_expansion(
+            queries, None if query_is_gallery else gallery, **query_expansion
+        )
+    if rerank is not None:
+        distances = rerank_k_reciprocal(
+            queries, None if query_is_gallery else gallery, metric=metric, **rerank
+        )
+        return _evaluate_distances(
+            distances,
+            query_ids,
+            gallery_ids,
+            query_cameras,
+            gallery_cameras,
+            max_rank=max_rank,
+            ap_mode=ap_mode,
+            is_similarity=False,
+            query_is_gallery=query_is_gallery,
+            junk_id=junk_id,
+            chunk_size=chunk_size,
+        )
     stats = _per_query_stats(
         _distance_blocks(queries, gallery, metric),
         queries.shape[0],

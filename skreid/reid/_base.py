@@ -9,31 +9,17 @@ import numbers
 
 import numpy as np
 from sklearn.metrics import accuracy_score
-from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-__all__ = ["ReIDMixin", "REID_METRICS"]
+from skreid.search import SEARCH_METRICS, GalleryIndex
+from skreid.search import check_search_metric as check_reid_metric
+from skreid.search._rerank import check_rerank
+
+__all__ = ["ReIDMixin", "REID_METRICS", "check_reid_metric"]
 
 #: Distances a re-ID estimator's ``metric`` parameter accepts.
-REID_METRICS = ("euclidean", "cosine")
-
-# Query rows per block when computing query x gallery distances, chosen so one block stays
-# around 16M floats (64 MB in float32) whatever the gallery size.
-_BLOCK_ELEMENTS = 2**24
-
-
-def check_reid_metric(metric):
-    """Return ``metric`` if it is one of :data:`REID_METRICS`, else raise ValueError."""
-    if not isinstance(metric, str) or metric not in REID_METRICS:
-        raise ValueError(f"metric must be one of {list(REID_METRICS)}, got {metric!r}.")
-    return metric
-
-
-def _l2_normalize(X):
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    # an all-zero embedding stays zero (cosine distance 1 to everything) instead of NaN
-    return X / np.where(norms > 0, norms, 1)
+REID_METRICS = SEARCH_METRICS
 
 
 class ReIDMixin:
@@ -49,6 +35,9 @@ class ReIDMixin:
       It must validate ``X`` and raise :class:`~sklearn.exceptions.NotFittedError` when unfitted.
     - A ``metric`` constructor parameter, ``"euclidean"`` or ``"cosine"``
       (see :func:`check_reid_metric`); it is read each time distances are computed.
+    - Optionally a ``rerank`` parameter (None, True or a dict, see
+      :func:`skreid.search.rerank_k_reciprocal`): when set, every query x gallery distance
+      is the k-reciprocal re-ranked one.
     - In ``fit(X, y, ...)``, after learning the embedding, a call to
       ``self._set_gallery_embeddings(embeddings_of_X, y, cameras)``: the training set becomes the
       default gallery, so the fitted estimator is a closed-set classifier. That call validates
@@ -56,9 +45,12 @@ class ReIDMixin:
     - Validate ``y`` with :meth:`_check_reid_targets` at the start of ``fit`` if you want the
       errors (continuous targets, a single identity) before any training work.
 
-    **What the mixin sets** (fitted attributes): ``gallery_embeddings_`` (L2-normalised when
-    ``metric="cosine"``), ``gallery_ids_``, ``gallery_cameras_`` (None when not given) and
-    ``classes_`` (the sorted unique gallery identities). ``set_gallery`` replaces all four.
+    **What the mixin sets** (fitted attributes): ``gallery_index_`` (a
+    :class:`skreid.search.GalleryIndex` with the exact backend: every distance and ranking goes
+    through it, so estimators and saved indexes share one search code path),
+    ``gallery_embeddings_`` (its embeddings, L2-normalised when ``metric="cosine"``),
+    ``gallery_ids_``, ``gallery_cameras_`` (None when not given) and ``classes_`` (the sorted
+    unique gallery identities). ``set_gallery`` replaces them all.
 
     **Scores.** ``decision_function`` gives, for each identity in ``classes_``, minus the
     distance from the query to that identity's nearest gallery image (higher = closer), so that
@@ -113,7 +105,8 @@ class ReIDMixin:
                 )
         metric = check_reid_metric(self.metric)
         self._gallery_metric = metric
-        self.gallery_embeddings_ = _l2_normalize(embeddings) if metric == "cosine" else embeddings
+        self.gallery_index_ = GalleryIndex(metric).add(embeddings)
+        self.gallery_embeddings_ = self.gallery_index_.embeddings
         self.gallery_ids_ = y
         self.gallery_cameras_ = cameras
         self.classes_, self._gallery_codes = np.unique(y, return_inverse=True)
@@ -154,15 +147,15 @@ class ReIDMixin:
         )
 
     # ---------------------------------------------------------------- distances
-    def _distance_blocks(self, X):
-        """Yield ``(rows, distances)`` blocks of the query x gallery distance matrix."""
+    def _gallery_queries(self, X):
+        """Embed the queries ``X`` after checking the gallery still fits the estimator."""
         self._check_reid_fitted("kneighbors")
         queries = np.asarray(self.transform(X), dtype=np.float32)
-        gallery = self.gallery_embeddings_
-        if queries.ndim != 2 or queries.shape[1] != gallery.shape[1]:
+        n_dims = self.gallery_embeddings_.shape[1]
+        if queries.ndim != 2 or queries.shape[1] != n_dims:
             raise ValueError(
                 f"transform returned embeddings of shape {queries.shape}, but the gallery has "
-                f"{gallery.shape[1]}-d embeddings."
+                f"{n_dims}-d embeddings."
             )
         metric = check_reid_metric(self.metric)
         if metric != self._gallery_metric:
@@ -170,14 +163,16 @@ class ReIDMixin:
                 f"metric was changed from {self._gallery_metric!r} to {metric!r} after the "
                 f"gallery was indexed; call set_gallery (or fit) again."
             )
-        block = max(1, _BLOCK_ELEMENTS // max(1, len(gallery)))
-        for start in range(0, len(queries), block):
-            q = queries[start : start + block]
-            if metric == "cosine":
-                d = 1.0 - _l2_normalize(q) @ gallery.T
-            else:
-                d = euclidean_distances(q, gallery)
-            yield slice(start, start + len(q)), np.asarray(d, dtype=np.float32)
+        return queries
+
+    def _distance_blocks(self, X):
+        """Yield ``(rows, distances)`` blocks of the query x gallery distance matrix."""
+        queries = self._gallery_queries(X)  # checks fitted first
+        yield from self.gallery_index_.distance_blocks(queries, rerank=self._rerank_params())
+
+    def _rerank_params(self):
+        # getattr: estimators without (or pickled before) the rerank parameter
+        return check_rerank(getattr(self, "rerank", None))
 
     def gallery_distances(self, X):
         """Distances from each image of ``X`` to every gallery image.
@@ -221,20 +216,10 @@ class ReIDMixin:
                 f"n_neighbors must be an int in [1, {n_gallery}] (the gallery size), "
                 f"got {n_neighbors!r}."
             )
-        all_d, all_i = [], []
-        for _, d in self._distance_blocks(X):
-            if n_neighbors < n_gallery:
-                part = np.argpartition(d, n_neighbors - 1, axis=1)[:, :n_neighbors]
-                # sort the kept ones by (distance, gallery index) so ties are deterministic
-                part.sort(axis=1)
-                order = np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable")
-                idx = np.take_along_axis(part, order, 1)
-            else:
-                idx = np.argsort(d, axis=1, kind="stable")
-            all_i.append(idx)
-            all_d.append(np.take_along_axis(d, idx, 1))
-        indices = np.concatenate(all_i)
-        return (np.concatenate(all_d), indices) if return_distance else indices
+        # ties in distance go to the earlier gallery image (GalleryIndex's exact search)
+        queries = self._gallery_queries(X)
+        result = self.gallery_index_.search(queries, n_neighbors, rerank=self._rerank_params())
+        return (result.distances, result.positions) if return_distance else result.positions
 
     # ----------------------------------------------------------- classification
     def _identity_distances(self, X):
