@@ -4,7 +4,8 @@
 report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
 downloads Oxford-IIIT Pet. Progress goes to stderr, results to stdout (``--json`` for scripts).
 
-Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure.
+Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure,
+130 / 143 interrupted by SIGINT / SIGTERM (the --out folder then holds the old report).
 """
 
 import argparse
@@ -16,7 +17,13 @@ import sys
 import time
 import traceback
 
-from skreid.cli._common import CLIError, Progress, ReportFolder
+from skreid.cli._common import (
+    CLIError,
+    Interrupted,
+    Progress,
+    ReportFolder,
+    handle_signals,
+)
 from skreid.cli._data import SIZES
 
 __all__ = ["main"]
@@ -372,7 +379,8 @@ def main(argv=None):
     progress = Progress(quiet=args.quiet)
     try:
         # everything the estimators print (Keras progress) goes to stderr: stdout is results
-        with contextlib.redirect_stdout(sys.stderr):
+        # SIGTERM unwinds like Ctrl-C, so the report folder's cleanup runs (no debris)
+        with contextlib.redirect_stdout(sys.stderr), handle_signals():
             results = args.func(args, progress)
     except CLIError as exc:
         print(f"skreid: error: {exc}", file=sys.stderr)
@@ -380,6 +388,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skreid: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"skreid: terminated (signal {exc.signum})", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         traceback.print_exc()
         print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",
