@@ -2,7 +2,9 @@
 
 ``skreid demo`` runs both problems end to end on the built-in synthetic data and writes a
 report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
-downloads Oxford-IIIT Pet. Progress goes to stderr, results to stdout (``--json`` for scripts).
+downloads Oxford-IIIT Pet; ``skreid index`` embeds image files into a gallery index and
+``skreid search`` finds a query's matches in it. Progress goes to stderr, results to stdout
+(``--json`` for scripts).
 
 Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure.
 """
@@ -92,6 +94,10 @@ def build_parser():
                        help="cache folder (default: $SKREID_DATA or ~/skreid_data)")
     _common_options(fetch)
     fetch.set_defaults(func=cmd_fetch)
+
+    from skreid.cli._search_commands import add_search_commands
+
+    add_search_commands(sub, _common_options)
     return parser
 
 
@@ -258,6 +264,10 @@ def _print_results(args, results):
         print(json.dumps(summary(results) if "command" in results else results, indent=2,
                          default=str))
         return
+    if results.get("command") in ("index", "search"):
+        from skreid.cli._search_commands import print_search_results
+
+        return print_search_results(results)
     if results.get("command") == "fetch":
         print(f"Oxford-IIIT Pet ready: {results['images']} images in {results['path']}")
         return
