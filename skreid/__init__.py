@@ -16,6 +16,9 @@ _LAZY = {
     "TripletEmbedder": "skreid.reid",
     "MultiTaskPetNet": "skreid.pets",
     "FineTunedPetNet": "skreid.pets",
+    "save": "skreid.saving",
+    "load": "skreid.saving",
+    "export_onnx": "skreid._keras._onnx_export",
 }
 _SUBMODULES = [
     "datasets",
@@ -25,6 +28,8 @@ _SUBMODULES = [
     "plotting",
     "preprocessing",
     "reid",
+    "runtime",
+    "saving",
 ]
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]

@@ -24,6 +24,9 @@ def _run(code):
         "import skreid.pets",
         "import skreid.plotting",
         "import skreid.cli",
+        "import skreid.runtime",
+        "from skreid.runtime import OnnxEmbedder, OnnxPetNet",
+        "from skreid.reid import ReIDMixin",
     ],
 )
 def test_import_pulls_in_no_tensorflow(statement):

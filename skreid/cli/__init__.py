@@ -95,6 +95,10 @@ def build_parser():
     _common_options(fetch)
     fetch.set_defaults(func=cmd_fetch)
 
+    from skreid.cli._export import add_export_parser
+
+    add_export_parser(sub, _common_options)
+
     from skreid.cli._search_commands import add_search_commands
 
     add_search_commands(sub, _common_options)
@@ -268,6 +272,9 @@ def _print_results(args, results):
         from skreid.cli._search_commands import print_search_results
 
         return print_search_results(results)
+    if results.get("command") == "export":
+        print(results["message"])
+        return
     if results.get("command") == "fetch":
         print(f"Oxford-IIIT Pet ready: {results['images']} images in {results['path']}")
         return

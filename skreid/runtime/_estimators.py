@@ -1,0 +1,204 @@
+"""OnnxEmbedder and OnnxPetNet: exported skreid models as scikit-learn estimators.
+
+Only onnxruntime, NumPy and scikit-learn are used; TensorFlow and Keras are never imported
+(``skreid.reid``'s ``ReIDMixin`` is plain NumPy, ``TripletEmbedder`` is loaded lazily there).
+"""
+
+import numbers
+import os
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from skreid.reid._base import ReIDMixin
+from skreid.runtime._session import (
+    check_runtime_images,
+    expected_image_shape,
+    load_session,
+    run_batches,
+)
+
+__all__ = ["OnnxEmbedder", "OnnxPetNet"]
+
+
+def _check_batch_size(value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"batch_size must be a positive int, got {value!r}.")
+    return int(value)
+
+
+class _OnnxModelMixin:
+    """Session handling shared by the runtime estimators: open in ``fit``, re-open after
+    unpickling (an onnxruntime session cannot be pickled; the file's path is a parameter)."""
+
+    _kind = None
+
+    def _load(self):
+        _check_batch_size(self.batch_size)
+        self._session, self.metadata_ = load_session(
+            self.path, kind=self._kind, providers=self.providers, n_threads=self.n_threads)
+        self.path_ = os.path.abspath(os.fspath(self.path))
+
+    def _run(self, X):
+        check_is_fitted(self, "metadata_")
+        X = check_runtime_images(X, self.metadata_, self.path_)
+        if getattr(self, "_session", None) is None:  # unpickled: open the file again
+            self._load()
+        return run_batches(self._session, X, self.batch_size)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_session", None)
+        return state
+
+
+class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin,
+                   BaseEstimator):
+    """A re-ID embedder exported by :func:`skreid.export_onnx`, run by onnxruntime.
+
+    ``transform`` gives the same L2-normalised embeddings as the exported
+    :class:`~skreid.reid.TripletEmbedder`'s (its resize, scaling and flip averaging are in
+    the graph); the gallery matching (``set_gallery``, ``kneighbors``, ``predict``,
+    ``score``) is :class:`~skreid.reid.ReIDMixin`'s, the one every skreid re-ID estimator
+    uses. No TensorFlow needed: ``pip install 'skreid[runtime]'``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Gallery distance (the embeddings are unit-norm, so both rank alike).
+    batch_size : int, default=64
+        Images per onnxruntime call.
+    providers : list of str or None, default=None
+        onnxruntime execution providers (``None``: CPU).
+    n_threads : int or None, default=None
+        onnxruntime intra-op threads (``None``: one per physical core).
+
+    Attributes
+    ----------
+    metadata_ : dict
+        What the exporter recorded (estimator class and parameters, versions, input rule,
+        verification result).
+    path_ : str
+        Absolute path of the loaded file.
+    input_shape_ : tuple of int
+        ``(height, width, channels)`` the graph expects; ``n_features_in_`` its size.
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+        The gallery, after ``fit(X, y)`` or ``set_gallery`` (see
+        :class:`~skreid.reid.ReIDMixin`).
+
+    Examples
+    --------
+    >>> from skreid.runtime import OnnxEmbedder  # doctest: +SKIP
+    >>> emb = OnnxEmbedder("embedder.onnx").fit()  # doctest: +SKIP
+    >>> emb.set_gallery(gallery_images, gallery_ids).predict(query_images)  # doctest: +SKIP
+    """
+
+    _kind = "embedder"
+
+    def __init__(self, path, *, metric="euclidean", batch_size=64, providers=None,
+                 n_threads=None):
+        self.path = path
+        self.metric = metric
+        self.batch_size = batch_size
+        self.providers = providers
+        self.n_threads = n_threads
+
+    def fit(self, X=None, y=None, cameras=None):
+        """Open and check the ONNX file; with ``X`` and ``y``, index them as the gallery.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w[, c]), optional
+            Gallery images (as for ``set_gallery``).
+        y : array-like of shape (n,), optional
+            Their identities; required with ``X``.
+        cameras : array-like of shape (n,), optional
+
+        Returns
+        -------
+        self : OnnxEmbedder
+        """
+        from skreid.reid._base import check_reid_metric
+
+        check_reid_metric(self.metric)
+        if X is not None and y is None:
+            raise ValueError("fit(X) needs y (the gallery identities) with X, or neither.")
+        self._load()
+        self.input_shape_ = expected_image_shape(self.metadata_)
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        if X is not None:
+            self._set_gallery_embeddings(self.transform(X), y, cameras)
+        return self
+
+    def transform(self, X):
+        """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``, float32."""
+        return self._run(X)[0].astype(np.float32, copy=False)
+
+
+class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
+    """A pets network (:class:`~skreid.pets.MultiTaskPetNet` or
+    :class:`~skreid.pets.FineTunedPetNet`) exported by :func:`skreid.export_onnx`.
+
+    ``predict_proba``, ``predict`` and ``predict_mask`` give what the exported estimator's
+    do (resize, test-time flip averaging and the mask's resize back to the image size are
+    in the graph), with onnxruntime only.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file.
+    batch_size : int, default=32
+    providers : list of str or None, default=None
+    n_threads : int or None, default=None
+
+    Attributes
+    ----------
+    metadata_ : dict
+    path_ : str
+    classes_ : ndarray
+        Breed labels, in the order of ``predict_proba``'s columns.
+    segmentation_ : {"binary", "trimap"}
+    """
+
+    _kind = "petnet"
+
+    def __init__(self, path, *, batch_size=32, providers=None, n_threads=None):
+        self.path = path
+        self.batch_size = batch_size
+        self.providers = providers
+        self.n_threads = n_threads
+
+    def fit(self, X=None, y=None):
+        """Open and check the ONNX file (``X`` and ``y`` are ignored: nothing is trained)."""
+        self._load()
+        meta = self.metadata_
+        self.classes_ = np.asarray(meta["classes"], dtype=meta.get("classes_dtype"))
+        self.segmentation_ = meta["segmentation"]
+        return self
+
+    def predict_proba(self, X):
+        """Breed probabilities, shape ``(n_images, n_classes)`` in the order of ``classes_``."""
+        return self._run(X)[0]
+
+    def predict(self, X):
+        """Predicted breed label of each image."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_mask(self, X, return_proba=False):
+        """Segment the images at their own resolution (as the estimator's ``predict_mask``).
+
+        Returns
+        -------
+        masks : ndarray of shape (n, h, w), uint8
+            0 pet, 1 background (2 border with ``segmentation="trimap"``); with
+            ``return_proba=True`` the probabilities: ``(n, h, w)`` of "pet" (binary) or
+            ``(n, h, w, 3)`` (trimap).
+        """
+        proba = self._run(X)[1]
+        if self.segmentation_ == "binary":
+            proba = proba[..., 0]
+            return proba if return_proba else np.where(proba >= 0.5, 0, 1).astype(np.uint8)
+        return proba if return_proba else np.argmax(proba, axis=-1).astype(np.uint8)

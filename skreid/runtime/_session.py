@@ -1,0 +1,91 @@
+"""Loading an exported ONNX file into an onnxruntime session, checked before any work."""
+
+import numpy as np
+
+from skreid.runtime._metadata import INPUT_NAME, KINDS, check_onnx_path, parse_metadata
+from skreid.utils import check_images
+
+
+def import_onnxruntime():
+    """Import onnxruntime, or raise an ImportError naming the extra that installs it."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError(
+            "skreid.runtime needs onnxruntime: pip install 'skreid[runtime]' "
+            "(or pip install onnxruntime)."
+        ) from exc
+    return onnxruntime
+
+
+def load_session(path, kind=None, providers=None, n_threads=None):
+    """Open an exported file: ``(session, metadata)``, or a clear error naming the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    kind : {"embedder", "petnet"}, optional
+        Refuse a file of another kind.
+    providers : list of str, optional
+        onnxruntime execution providers (default: CPU).
+    n_threads : int, optional
+        ``intra_op_num_threads`` (default: onnxruntime's, one per physical core).
+    """
+    path = check_onnx_path(path)
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    if n_threads is not None:
+        options.intra_op_num_threads = int(n_threads)
+    try:
+        session = ort.InferenceSession(path, sess_options=options,
+                                       providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph)
+        raise ValueError(
+            f"{path!r} is not a loadable ONNX model ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]})."
+        ) from None
+    meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path, kind)
+    inputs = session.get_inputs()
+    outputs = [o.name for o in session.get_outputs()]
+    if [i.name for i in inputs] != [INPUT_NAME] or outputs != list(KINDS[meta["kind"]]):
+        raise ValueError(
+            f"{path!r}: expected one input {INPUT_NAME!r} and outputs "
+            f"{list(KINDS[meta['kind']])}, found inputs {[i.name for i in inputs]} and outputs "
+            f"{outputs}; the file was changed after skreid exported it."
+        )
+    return session, meta
+
+
+def expected_image_shape(meta):
+    """``(height, width, channels)`` of the graph input, ``None`` for a free size."""
+    return tuple(None if v is None else int(v) for v in meta["input"]["shape"][1:])
+
+
+def check_runtime_images(X, meta, path, name="X"):
+    """Validate images against the exported input shape: a 4-D float32 array or ValueError.
+
+    Checked before any inference, so a wrong size fails at once with the file's name and
+    the shape it expects instead of inside onnxruntime.
+    """
+    X = check_images(X, allow_flat=False, name=name)
+    expected = expected_image_shape(meta)
+    got = X.shape[1:]
+    if any(e is not None and e != g for e, g in zip(expected, got, strict=True)):
+        shown = tuple("any" if e is None else e for e in expected)
+        raise ValueError(
+            f"{name} has images of shape {got} (height, width, channels), but the ONNX model "
+            f"{path!r} expects images of shape {shown} (NHWC, {meta['input']['dtype']}, "
+            f"{meta['input']['scale']}); resize them first (the exported "
+            f"{meta['estimator'].rsplit('.', 1)[-1]} was fitted on that shape)."
+        )
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def run_batches(session, X, batch_size):
+    """Run ``session`` on ``X`` by batches; a list with one concatenated array per output."""
+    outs = None
+    for start in range(0, len(X), batch_size):
+        res = session.run(None, {INPUT_NAME: X[start:start + batch_size]})
+        outs = [[r] for r in res] if outs is None else [o + [r] for o, r in zip(outs, res,
+                                                                                   strict=True)]
+    return [np.concatenate(o) for o in outs]

@@ -1,0 +1,187 @@
+"""ONNX export (skreid.export_onnx) checked against the Keras estimators with onnxruntime.
+
+The exported files are run by skreid.runtime; the runtime's own checks (bad files, bad
+shapes, no TensorFlow) are in tests/test_runtime.py, which reuses the files made here.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import skreid
+from skreid.datasets import make_people, make_pets
+
+keras = pytest.importorskip("keras")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("tf2onnx")
+pytest.importorskip("onnxruntime")
+
+from skreid.reid import ReIDMixin, TripletEmbedder  # noqa: E402
+from skreid.runtime import OnnxEmbedder, OnnxPetNet  # noqa: E402
+
+
+def _people(shape, n_ids=8, seed=0):
+    return make_people(n_identities=n_ids, n_images_per_identity=4, n_cameras=2,
+                       image_shape=shape, random_state=seed)
+
+
+@pytest.fixture(scope="module")
+def seed_export(tmp_path_factory):
+    """Seed branch with everything the export must get right: augmentation on (it sits
+    before the resize when upsampling), an antialiased in-graph resize 32x16 -> 48x24,
+    grayscale, flip averaging."""
+    people = _people((32, 16, 3))
+    est = TripletEmbedder(architecture="seed", image_size=(48, 24), grayscale=True,
+                          augment=True, flip_test=True, epochs=1, batch_size=8,
+                          images_per_identity=2, run_eagerly=True, random_state=0)
+    est.fit(people.images, people.person_ids)
+    path = tmp_path_factory.mktemp("onnx") / "seed.onnx"
+    meta = skreid.export_onnx(est, path)
+    return est, str(path), meta
+
+
+@pytest.fixture(scope="module")
+def pets_export(tmp_path_factory):
+    data = make_pets(n_samples=16, n_classes=3, image_size=32, random_state=0)
+    est = skreid.MultiTaskPetNet(image_size=32, width=4, depth=2, epochs=1, random_state=0)
+    est.fit(data.images, data.labels, masks=data.masks)
+    path = tmp_path_factory.mktemp("onnx") / "pets.onnx"
+    meta = skreid.export_onnx(est, path)
+    return est, str(path), meta
+
+
+# ------------------------------------------------------------------ embedder
+def test_runtime_embeddings_match_keras(seed_export):
+    est, path, meta = seed_export
+    other = _people((32, 16, 3), n_ids=6, seed=1)  # images the export check never saw
+    runtime = OnnxEmbedder(path).fit()
+    expected = est.transform(other.images)
+    got = runtime.transform(other.images)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1e-4
+    assert meta["verification"]["embeddings"] <= 1e-4
+
+
+def test_runtime_ranks_like_keras(seed_export):
+    est, path, _ = seed_export
+    data = _people((32, 16, 3), n_ids=6, seed=2)
+    gallery, query = slice(0, None, 2), slice(1, None, 2)
+    runtime = OnnxEmbedder(path).fit(data.images[gallery], data.person_ids[gallery])
+    est.set_gallery(data.images[gallery], data.person_ids[gallery])
+    np.testing.assert_array_equal(runtime.kneighbors(data.images[query], return_distance=False),
+                                  est.kneighbors(data.images[query], return_distance=False))
+    np.testing.assert_array_equal(runtime.predict(data.images[query]),
+                                  est.predict(data.images[query]))
+    assert runtime.score(data.images[query], data.person_ids[query]) == \
+        est.score(data.images[query], data.person_ids[query])
+
+
+def test_runtime_shares_the_reid_mixin():
+    assert issubclass(OnnxEmbedder, ReIDMixin)
+    for name in ("set_gallery", "kneighbors", "predict", "score", "decision_function"):
+        assert getattr(OnnxEmbedder, name) is getattr(ReIDMixin, name)
+
+
+def test_export_is_an_inference_graph_with_metadata(seed_export):
+    est, path, _ = seed_export
+    model = onnx.load(path)
+    onnx.checker.check_model(model)
+    ops = {node.op_type for node in model.graph.node}
+    assert not {op for op in ops if "Random" in op}, ops  # augmentation left out
+    props = {p.key: p.value for p in model.metadata_props}
+    meta = json.loads(props["skreid"])
+    assert props["onnx_opset"] == "17" and meta["opset"] == 17
+    assert model.opset_import[0].version == 17
+    assert set(meta["versions"]) >= {"skreid", "keras", "tensorflow", "tf2onnx"}
+    assert meta["estimator"] == "skreid.reid.TripletEmbedder"
+    assert meta["params"]["image_size"] == [48, 24] and meta["params"]["augment"] is True
+    assert meta["input"]["shape"] == [None, 32, 16, 3]
+    assert meta["input"]["layout"] == "NHWC" and meta["input"]["dtype"] == "float32"
+    assert meta["flip_test"] is True and meta["metric"] == "euclidean"
+
+
+@pytest.mark.parametrize("shape_in, size_out", [((32, 16), (48, 24)), ((40, 20), (16, 8)),
+                                                ((17, 9), (17, 9))])
+@pytest.mark.parametrize("antialias", [True, False])
+def test_matrix_resize_equals_keras_resizing(shape_in, size_out, antialias):
+    from skreid._keras._onnx_export import _matrix_resize
+
+    layer = keras.layers.Resizing(*size_out, interpolation="bilinear", antialias=antialias)
+    x = np.random.default_rng(0).uniform(0, 255, (2, *shape_in, 3)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(layer(x))
+    got = keras.ops.convert_to_numpy(_matrix_resize(layer, keras.ops.convert_to_tensor(x)))
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+
+
+def test_export_refuses_what_it_cannot_check(seed_export, tmp_path):
+    est, path, _ = seed_export
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        skreid.export_onnx(est, path)
+    out = tmp_path / "never.onnx"
+    from skreid._keras._onnx_export import ExportVerificationError
+
+    # a tolerance no graph meets: the check must fail and leave nothing behind
+    with pytest.raises(ExportVerificationError, match="differ from TripletEmbedder"):
+        skreid.export_onnx(est, out, atol=-1.0)
+    assert not out.exists() and os.listdir(tmp_path) == []
+    with pytest.raises(TypeError, match="exports TripletEmbedder"):
+        skreid.export_onnx(skreid.PCAReID(), out)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        skreid.export_onnx(TripletEmbedder(), out)
+
+
+# ------------------------------------------------------------------ pets
+def test_pets_runtime_matches_keras(pets_export):
+    est, path, meta = pets_export
+    data = make_pets(n_samples=6, n_classes=3, image_size=40, random_state=1)  # not 32 px
+    runtime = OnnxPetNet(path).fit()
+    np.testing.assert_array_equal(runtime.classes_, est.classes_)
+    assert np.abs(runtime.predict_proba(data.images) - est.predict_proba(data.images)).max() \
+        <= 1e-4
+    np.testing.assert_array_equal(runtime.predict(data.images), est.predict(data.images))
+    got = runtime.predict_mask(data.images, return_proba=True)
+    expected = est.predict_mask(data.images, return_proba=True)
+    assert got.shape == expected.shape == (6, 40, 40)
+    assert np.abs(got - expected).max() <= 1e-4
+    masks = runtime.predict_mask(data.images)
+    assert masks.dtype == np.uint8
+    # labels agree except where the probability sits on the 0.5 threshold
+    assert (masks == est.predict_mask(data.images))[np.abs(expected - 0.5) > 1e-4].all()
+    assert meta["classes"] == est.classes_.tolist() and meta["segmentation"] == "binary"
+
+
+# ------------------------------------------------------------------ the MobileNet default
+@pytest.mark.slow
+def test_default_mobilenet_with_resize_and_augment_exports_faithfully(tmp_path):
+    """The case that broke with Keras's own export: in-graph resize 128x64 -> 256x128 and
+    augment=True (RandomFlip/RandomTranslation/RandomErasing before the resize)."""
+    people = _people((128, 64, 3))
+    est = TripletEmbedder(weights=None, epochs=1, batch_size=8, images_per_identity=2,
+                          random_state=0).fit(people.images, people.person_ids)
+    assert est.augment and est.image_size == (256, 128)
+    path = tmp_path / "mobilenet.onnx"
+    skreid.export_onnx(est, path)
+    other = _people((128, 64, 3), n_ids=4, seed=1)
+    runtime = OnnxEmbedder(path).fit(people.images, people.person_ids)
+    assert np.abs(runtime.transform(other.images) - est.transform(other.images)).max() <= 1e-4
+    np.testing.assert_array_equal(runtime.kneighbors(other.images, return_distance=False),
+                                  est.kneighbors(other.images, return_distance=False))
+
+
+@pytest.mark.slow
+def test_finetuned_petnet_exports_with_flip_averaging(tmp_path):
+    data = make_pets(n_samples=16, n_classes=3, image_size=32, random_state=0)
+    est = skreid.FineTunedPetNet(image_size=32, weights=None, epochs=1, random_state=0)
+    est.fit(data.images, data.labels, masks=data.masks)
+    assert est.test_time_flip
+    path = tmp_path / "finetuned.onnx"
+    skreid.export_onnx(est, path)
+    runtime = OnnxPetNet(path).fit()
+    assert np.abs(runtime.predict_proba(data.images) - est.predict_proba(data.images)).max() \
+        <= 1e-4
+    assert np.abs(runtime.predict_mask(data.images, return_proba=True)
+                  - est.predict_mask(data.images, return_proba=True)).max() <= 1e-4
