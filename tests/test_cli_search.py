@@ -214,3 +214,20 @@ def test_page_renders_in_headless_chromium(crops, tmp_path):
     keep = os.environ.get("SKREID_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_onnx_model_indexes_and_searches(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from test_runtime import SHAPE, _embedder_file, _images
+
+    model = _embedder_file(tmp_path / "toy.onnx")
+    images = _images(8, SHAPE)
+    paths = write_crops(tmp_path / "g", images, np.repeat([1, 2, 3, 4], 2), np.tile([1, 2], 4))
+    idx = str(tmp_path / "g.idx")
+    assert main(["index", model, str(tmp_path / "g"), "--out", idx, "--quiet"]) == 0
+    assert "8 images added" in capsys.readouterr().out
+    out = tmp_path / "res"
+    assert main(["search", idx, paths[3], "--top", "2", "--out", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["queries"][0]["matches"][0]["key"] == paths[3]  # finds itself first

@@ -29,9 +29,12 @@ def file_sha256(path):
 
 
 def load_model(path):
-    """The embedding model saved at ``path`` with ``skreid.save`` (via ``skreid.load``)."""
+    """The embedding model at ``path``: a ``skreid.save`` file (loaded with ``skreid.load``),
+    or an ONNX file written by ``skreid.export_onnx`` (``skreid.runtime.OnnxEmbedder``)."""
     if not os.path.isfile(path):
         raise CLIError(f"MODEL {path}: no such file.")
+    if path.lower().endswith(".onnx"):
+        return _load_onnx(path)
     import skreid
 
     try:
@@ -45,6 +48,20 @@ def load_model(path):
         raise CLIError(f"MODEL {path}: cannot be loaded ({str(exc).splitlines()[0]})") from None
     check_embedder(model, path)
     return model
+
+
+def _load_onnx(path):
+    try:
+        from skreid.runtime import OnnxEmbedder
+    except ImportError as exc:
+        raise CLIError(f"MODEL {path}: {exc}") from None
+    try:
+        model = OnnxEmbedder(path).fit()
+        # the exporting estimator's metric, recorded in the file's metadata
+        model.set_params(metric=model.metadata_.get("metric", "euclidean"))
+    except (ImportError, ValueError, OSError) as exc:
+        raise CLIError(f"MODEL {path}: cannot be loaded ({str(exc).splitlines()[0]})") from None
+    return check_embedder(model, path)
 
 
 def check_embedder(model, where):

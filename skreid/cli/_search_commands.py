@@ -8,8 +8,9 @@ __all__ = ["add_search_commands", "print_search_results"]
 
 _INDEX_HELP = """\
 Embed image files (or every image in the folders named, recursively) with MODEL, a file saved
-by skreid.save, and write the gallery index INDEX, or extend it: images already in it (same
-absolute path) are skipped, so re-running on a grown folder embeds only the new files.
+by skreid.save (or an .onnx file from skreid export), and write the gallery index INDEX, or
+extend it: images already in it (same absolute path) are skipped, so re-running on a grown
+folder embeds only the new files.
 Market-1501 file names (0002_c1s1_000451_03.jpg) give each image its identity and camera;
 other names give none. The index records MODEL's path and SHA-256, which skreid search uses to
 embed the queries; an index built with another model is refused. INDEX is replaced atomically,
@@ -25,7 +26,8 @@ offline) into --out."""
 def add_search_commands(sub, common_options):
     index = sub.add_parser("index", help="embed image files into a gallery index",
                            description=_INDEX_HELP)
-    index.add_argument("model", metavar="MODEL", help="a model saved with skreid.save")
+    index.add_argument("model", metavar="MODEL",
+                       help="a model saved with skreid.save, or an exported .onnx")
     index.add_argument("images", metavar="IMAGES", nargs="+", help="image files or folders")
     index.add_argument("--out", required=True, metavar="INDEX",
                        help="the index file to write or extend")
