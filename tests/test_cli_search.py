@@ -129,8 +129,11 @@ def test_search_errors(crops, tmp_path):
     bad.write_bytes(b"\x89PNG nonsense")
     with pytest.raises(CLIError, match="query image.*cannot be read: .*bad.png"):
         search_index(index, crops["model"], [str(bad)], top=1)
-    with pytest.raises(CLIError, match="--rerank"):
-        search_index(index, crops["model"], crops["queries"][:1], top=1, rerank=True)
+    # re-ranking (3 gallery items, k1 clipped by the reference's rules) still ranks id 1 first
+    reranked = search_index(index, crops["model"], crops["queries"][:1], top=3, rerank=True)
+    plain = search_index(index, crops["model"], crops["queries"][:1], top=3)
+    assert [m["key"] for m in reranked[0]["matches"]] and reranked[0]["matches"] != plain[0][
+        "matches"]
     with pytest.raises(CLIError, match="empty"):
         search_index(GalleryIndex(), crops["model"], crops["queries"][:1], top=1)
     other = PCAReID(n_components=3).fit(
@@ -177,6 +180,13 @@ def test_index_and_search_commands(crops, model_file, tmp_path, capsys):
     for q in results["queries"]:
         for name in [q["query"]] + [m["key"] for m in q["matches"]]:
             assert f'alt="{os.path.basename(name)}"' in page
+    assert main(["search", idx, *crops["queries"], "--top", "3", "--rerank", "--quiet",
+                 "--out", str(tmp_path / "reranked")]) == 0
+    reranked = json.loads((tmp_path / "reranked" / "results.json").read_text())
+    assert reranked["rerank"] is True
+    assert [q["matches"][0]["id"] for q in reranked["queries"]] == [q["id"] for q in
+                                                                   reranked["queries"]]
+    capsys.readouterr()
     # a grown folder: only the new files are embedded
     shutil.copy(crops["queries"][0], crops["root"] / "gallery" / "extra.png")
     try:

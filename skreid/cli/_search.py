@@ -246,20 +246,17 @@ def resolve_model(index, model_path=None):
 
 
 def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False):
-    """Embed the query files and search ``index``; returns the results as JSON-ready dicts."""
+    """Embed the query files and search ``index``; returns the results as JSON-ready dicts.
+
+    ``rerank``: k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) of the whole gallery with
+    the queries given; the distances shown are then the re-ranked ones.
+    """
     from skreid.search import IncompatibleIndexError
 
     if len(index) == 0:
         raise CLIError("the index is empty: add images with skreid index first.")
     if top < 1 or top > len(index):
         raise CLIError(f"--top {top}: must be between 1 and the gallery size ({len(index)}).")
-    if rerank:
-        try:
-            from skreid.search import rerank_k_reciprocal  # noqa: F401  (#16b)
-        except ImportError:
-            raise CLIError("--rerank is not available in this skreid version "
-                           "(skreid.search.rerank_k_reciprocal is missing).") from None
-        raise CLIError("--rerank is not connected to skreid search yet.")
     files = list_image_files(queries, "QUERY_IMAGE")
     X, unreadable = embed_files(model, files)
     if unreadable:
@@ -271,7 +268,8 @@ def search_index(index, model, queries, *, top=10, exclude_same_camera=False, re
         index.check_compatible(n_features=X.shape[1])
         result = index.search(X, top, exclude_same_camera=exclude_same_camera,
                               query_cameras=q_cams if exclude_same_camera else None,
-                              query_ids=q_ids if exclude_same_camera else None)
+                              query_ids=q_ids if exclude_same_camera else None,
+                              rerank=True if rerank else None)
     except (IncompatibleIndexError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     ids, cams = index.ids, index.cameras
