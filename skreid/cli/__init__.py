@@ -2,7 +2,9 @@
 
 ``skreid demo`` runs both problems end to end on the built-in synthetic data and writes a
 report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
-downloads Oxford-IIIT Pet. Progress goes to stderr, results to stdout (``--json`` for scripts).
+downloads Oxford-IIIT Pet; ``skreid index`` embeds image files into a gallery index and
+``skreid search`` finds a query's matches in it. Progress goes to stderr, results to stdout
+(``--json`` for scripts).
 
 Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure,
 130 / 143 interrupted by SIGINT / SIGTERM (the --out folder then holds the old report).
@@ -134,6 +136,10 @@ def build_parser():
     from skreid.cli._export import add_export_parser
 
     add_export_parser(sub, _common_options)
+
+    from skreid.cli._search_commands import add_search_commands
+
+    add_search_commands(sub, _common_options)
     return parser
 
 
@@ -342,6 +348,10 @@ def _print_results(args, results):
         print(json.dumps(summary(results) if "command" in results else results, indent=2,
                          default=str))
         return
+    if results.get("command") in ("index", "search"):
+        from skreid.cli._search_commands import print_search_results
+
+        return print_search_results(results)
     if results.get("command") == "export":
         print(results["message"])
         return
