@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import threading
+import urllib.request
 
 import matplotlib
 
@@ -83,6 +84,9 @@ def demo_run(tmp_path_factory):
     mp.setattr(sys, "stdout", stdout)
     mp.setattr(sys, "stderr", stderr)
     mp.setattr(pets_cli, "IMAGENET_TIMEOUT_S", IMAGENET_TIMEOUT_S)
+    # urlopen keeps the first opener it builds, proxies included: drop it before and after,
+    # so the proxy applies here (and nowhere else)
+    urllib.request.install_opener(None)
     try:
         with black_hole() as port:
             for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
@@ -92,6 +96,7 @@ def demo_run(tmp_path_factory):
             code = main(["demo", "--size", "tiny", "--json", "--out", str(out), "--seed", "1"])
     finally:
         mp.undo()
+        urllib.request.install_opener(None)
     return code, stdout.getvalue(), stderr.getvalue(), out
 
 
@@ -254,7 +259,11 @@ def test_help_and_version(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "demo" in out and "reid" in out and "pets" in out
     assert "Exit codes" in out
-    for command in ([], ["demo"], ["reid"], ["pets"], ["fetch"]):
+    from skreid.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"demo", "reid", "pets", "fetch"} <= set(sub.choices)
+    for command in ([], *([name] for name in sub.choices)):
         code, out, _ = run(capsys, *command, "--help")
         # plain text: no reStructuredText literals
         assert code == 0 and "``" not in out and "usage: skreid" in out

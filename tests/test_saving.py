@@ -199,9 +199,9 @@ def test_pickle_files_and_pickle_payloads_are_refused(saved, pca, tmp_path):
     pickled.write_bytes(pickle.dumps(pca))
     joblib.dump(pca, tmp_path / "model.joblib")
     for path in (pickled, tmp_path / "model.joblib"):
-        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid file"):
             skreid.load(path)
-        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid file"):
             read_metadata(path)
 
     def add(m):
@@ -285,6 +285,18 @@ def test_escaping_paths_newer_versions_and_other_zips_are_refused(saved, tmp_pat
     write_archive(empty, kind="model", format_version=1, meta={"x": 1})
     with pytest.raises(UnsafeArchiveError, match="without a model"):
         skreid.load(empty)
+
+
+def test_deeply_nested_json_is_refused(tmp_path):
+    for depth in (100_000, 900):
+        manifest = ('{"format": "skreid-archive", "kind": "model", "format_version": 1, '
+                    '"meta": {"metadata": {}, "estimator": {"x": ' + "[" * depth + "]" * depth
+                    + '}}, "arrays": [], "files": []}')
+        path = tmp_path / f"deep{depth}.skreid"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("manifest.json", manifest)
+        with pytest.raises(UnsafeArchiveError, match="nested too deeply"):
+            skreid.load(path)
 
 
 def test_missing_and_truncated_files_are_refused(saved, tmp_path):

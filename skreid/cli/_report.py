@@ -2,19 +2,10 @@
 
 from skreid.cli._common import REPORT_FILE, RESULTS_FILE, markdown_table, text_table
 from skreid.cli._content import TITLES as _TITLES
+from skreid.cli._content import _rows, report_content
 from skreid.cli._content import columns as _columns
-from skreid.cli._content import report_content
 
 HTML_FILE = "report.html"
-
-
-def _rows(section):
-    rows = []
-    for name, metrics in section["methods"].items():
-        row = dict(metrics)
-        row["method"] = name
-        rows.append(row)
-    return rows
 
 
 def text_tables(results):
