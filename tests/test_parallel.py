@@ -222,6 +222,8 @@ def test_embed_images_on_dask_equals_local_transform(client, image_files, fitted
     # float32 BLAS rounds differently for other batch sizes and thread counts: 1e-5 is tight
     # for these unit-scale features, and far below what a wrong row order would give
     np.testing.assert_allclose(result.embeddings, expected, rtol=1e-5, atol=1e-5)
+    # embed_images registered the thread plugin: each worker's share is its nthreads (1)
+    assert set(client.run(os.environ.get, "SKREID_TF_THREADS").values()) == {"1"}
     # in this process (client=None), with other partitions: the same rows
     emb, keys = embed_images(fitted, paths, batch_size=50, partitions=3)
     assert keys == paths
@@ -230,21 +232,31 @@ def test_embed_images_on_dask_equals_local_transform(client, image_files, fitted
 
 def test_embed_images_loads_a_model_file_once_per_worker(client, image_files, fitted,
                                                          tmp_path):
-    paths, images, _ = image_files
-    model_file = str(tmp_path / "model.bin")
-    joblib.dump(fitted, model_file)  # a test-only loader: trusted file written just now
+    import skreid
+    from skreid.search import GalleryIndex
+
+    paths, images, ids = image_files
+    model_file = str(tmp_path / "model.skreid")
+    skreid.save(fitted, model_file)  # the safe format: workers load it without pickle
     result = embed_images(model_file, paths[:64], client, batch_size=8, loader=_counted_load)
     np.testing.assert_allclose(result.embeddings, fitted.transform(images[:64]), atol=1e-5)
     loads = client.run(_load_count)
     assert sum(loads.values()) <= 2 and all(n <= 1 for n in loads.values()), loads
+    # the default loader (skreid.load), in this process; the result feeds a gallery index
+    emb, keys = embed_images(model_file, paths[:64], batch_size=16)
+    np.testing.assert_allclose(emb, result.embeddings, atol=1e-5)
+    index = GalleryIndex(metric="cosine").add(emb, ids=ids[:64], keys=keys)
+    assert index.search(emb[:5], k=1).keys[:, 0].tolist() == paths[:5]
 
 
 _LOADS = []
 
 
 def _counted_load(path):
+    import skreid
+
     _LOADS.append(path)
-    return joblib.load(path)
+    return skreid.load(path)
 
 
 def _load_count():
@@ -336,3 +348,15 @@ def test_parallel_imports_neither_dask_nor_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_thread_rule_reads_the_environment(monkeypatch):
+    from skreid.parallel import tensorflow_thread_count
+
+    monkeypatch.delenv("SKREID_TF_THREADS", raising=False)
+    assert tensorflow_thread_count() is None  # not in a worker: TensorFlow's default
+    monkeypatch.setenv("SKREID_TF_THREADS", "3")
+    assert tensorflow_thread_count() == 3
+    monkeypatch.setenv("SKREID_TF_THREADS", "zero")
+    with pytest.raises(ValueError, match="SKREID_TF_THREADS must be a positive int"):
+        tensorflow_thread_count()
