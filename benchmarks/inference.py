@@ -17,9 +17,11 @@ the same images (``Testing/Gallery`` + ``Testing/Probe``, 602 images of 128x64):
 * the max abs difference of the two embeddings over the 602 images;
 * the CAB420 Top-1 of both (the course protocol: 301 probes against the single-shot gallery,
   no camera filtering), which must be equal;
-* the model files' sizes, and the install size of ``skreid[runtime]`` vs ``skreid[tf-cpu]``:
-  the sizes (from each installed distribution's RECORD) of every package the extra pulls
-  in, resolved from the requirements of the packages installed in this environment.
+* the model files' sizes (written to ``--out`` with the Keras embeddings of the 602
+  images, ``keras_embeddings.npy``, gallery first), and the install size of
+  ``skreid[runtime]`` vs ``skreid[tf-cpu]``: the sizes (from each installed distribution's
+  RECORD) of every package the extra pulls in, resolved from the requirements of the
+  packages installed in this environment.
 
 The machine may be shared: the two columns are measured alternately in one process, so
 their ratio stays meaningful even when the absolute figures move.
@@ -160,6 +162,8 @@ def main(argv=None):
                      f"{onnx_ips / keras_ips:.2f}x"))
 
     e_keras, e_onnx = est.transform(X), runtime.transform(X)
+    # kept for checking the runtime elsewhere (e.g. a venv without TensorFlow)
+    np.save(os.path.join(out, "keras_embeddings.npy"), e_keras)
     diff = float(np.abs(e_keras - e_onnx).max())
     g, q = data.gallery, data.query
     est.set_gallery(g.images, g.person_ids)

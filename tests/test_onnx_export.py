@@ -185,3 +185,54 @@ def test_finetuned_petnet_exports_with_flip_averaging(tmp_path):
         <= 1e-4
     assert np.abs(runtime.predict_mask(data.images, return_proba=True)
                   - est.predict_mask(data.images, return_proba=True)).max() <= 1e-4
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_export_round_trip(request, tmp_path, capsys):
+    from skreid.cli import main
+
+    if "save" not in dir(skreid):
+        pytest.skip("skreid.save / skreid.load (issue 15a) not merged yet")
+    est, _, _ = request.getfixturevalue("seed_export")
+    model, out = tmp_path / "reid.skreid", tmp_path / "reid.onnx"
+    from skreid.saving import UnsupportedEstimatorError
+
+    try:
+        skreid.save(est, model)
+    except UnsupportedEstimatorError as exc:
+        if "GalleryIndex" not in str(exc):
+            raise
+        # main after merging 15a and 16a: ReIDMixin's gallery_index_ is not storable yet
+        pytest.xfail(f"skreid.save cannot store a fitted TripletEmbedder: {exc}"[:200])
+    assert main(["export", str(model), "--format", "onnx", "--out", str(out)]) == 0
+    assert "TripletEmbedder" in capsys.readouterr().out
+    images = _people((32, 16, 3), n_ids=3, seed=3).images
+    assert np.abs(OnnxEmbedder(out).fit().transform(images) - est.transform(images)).max() \
+        <= 1e-4
+    assert main(["export", str(model), "--out", str(out)]) == 2  # never overwritten...
+    assert "--force" in capsys.readouterr().err
+    assert main(["export", str(model), "--out", str(out), "--force"]) == 0  # ...unless asked
+
+
+def test_cli_export_bad_input_exits_2(tmp_path, capsys):
+    from skreid.cli import main
+
+    assert main(["export", str(tmp_path / "missing.skreid"), "--out", "x.onnx"]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert main(["export", "m", "--format", "tflite", "--out", "x"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_exports_a_saved_pets_net(pets_export, tmp_path, capsys):
+    from skreid.cli import main
+
+    est, _, _ = pets_export
+    model, out = tmp_path / "pets.skreid", tmp_path / "pets.onnx"
+    skreid.save(est, model)
+    assert main(["export", str(model), "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["estimator"] == "skreid.pets.MultiTaskPetNet"
+    assert result["max_abs_diff"] <= 1e-4
+    images = make_pets(n_samples=3, n_classes=3, image_size=32, random_state=2).images
+    assert np.abs(OnnxPetNet(out).fit().predict_proba(images)
+                  - est.predict_proba(images)).max() <= 1e-4
