@@ -120,13 +120,16 @@ def test_randomized_search_and_cross_validate_classical_pipeline_on_dask(client,
         np.testing.assert_array_equal(remote_cv[key], local_cv[key])
 
 
-# Found by these tests and not yet diagnosed: a tiny TripletEmbedder fitted twice in one Dask
-# worker process (1 thread, TensorFlow pools of 1) gave different embeddings, and the first
-# epoch's loss on a worker (3.623) differs from the same fit in a plain thread with
-# SKREID_TF_THREADS=1 (3.602, repeatable there). Suspected: something in the worker process
-# draws from the global Python RNG while Keras seeds its layers from it.
+# Found by these tests: a tiny TripletEmbedder fitted twice in one Dask worker process gave
+# different embeddings (first-epoch loss 3.623 on a worker vs 3.602, repeatable, in a plain
+# thread with SKREID_TF_THREADS=1). Cause: Keras draws the default seed of every unseeded
+# initializer and SeedGenerator from Python's global RNG, and a worker process draws from that
+# RNG in its other threads while a task runs (a task that seeds `random` and sleeps 5 s finds
+# it moved; dask.sizeof samples lists with random.sample). Fix to come: seed the networks'
+# layers from the estimator's own generator instead of the global one.
 KERAS_ON_WORKERS = pytest.mark.xfail(
-    reason="Keras fits on a Dask worker are not yet reproducible (see the comment above)",
+    reason="Keras seeds layers from the global Python RNG, which Dask worker threads "
+           "draw from (see the comment above)",
     strict=False)
 
 
