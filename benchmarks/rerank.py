@@ -71,8 +71,9 @@ def _run_child(kind, n_query, n_gallery, args, out):
            "--n-gallery", str(n_gallery), "--dim", str(args.dim), "--seed", str(args.seed),
            "--out", out]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        return {"error": (res.stderr.strip().splitlines() or ["?"])[-1]}
+    if res.returncode != 0:  # -9: killed, e.g. by the kernel's out-of-memory killer
+        last = (res.stderr.strip().splitlines() or [""])[-1]
+        return {"error": f"failed (exit {res.returncode}) {last}".strip()}
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -287,6 +287,18 @@ def test_escaping_paths_newer_versions_and_other_zips_are_refused(saved, tmp_pat
         skreid.load(empty)
 
 
+def test_deeply_nested_json_is_refused(tmp_path):
+    for depth in (100_000, 900):
+        manifest = ('{"format": "skreid-archive", "kind": "model", "format_version": 1, '
+                    '"meta": {"metadata": {}, "estimator": {"x": ' + "[" * depth + "]" * depth
+                    + '}}, "arrays": [], "files": []}')
+        path = tmp_path / f"deep{depth}.skreid"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("manifest.json", manifest)
+        with pytest.raises(UnsafeArchiveError, match="nested too deeply"):
+            skreid.load(path)
+
+
 def test_missing_and_truncated_files_are_refused(saved, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         skreid.load(tmp_path / "nope.skreid")

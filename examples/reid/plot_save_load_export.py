@@ -52,7 +52,8 @@ print(f"trained in {training_time:.1f} s; rank-1 on unseen identities: {rank1:.3
 # ``metadata`` is free JSON stored in the file; the keys below are the ones the model card
 # renders (the ``skreid reid --save`` command fills them from its run). Hardware and
 # versions are recorded automatically.
-folder = tempfile.mkdtemp(prefix="skreid_example_")
+workdir = tempfile.TemporaryDirectory(prefix="skreid_example_")  # removed at exit
+folder = workdir.name
 path = os.path.join(folder, "reid.skreid")
 card = skreid.save(model, path, metadata={
     "training_data": {"folder": "make_people(random_state=0), identities 1-20",

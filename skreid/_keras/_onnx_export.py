@@ -23,6 +23,7 @@ Why not ``model.export(format="onnx")`` of the training network:
 This module imports TensorFlow, Keras and tf2onnx: only :func:`skreid.export_onnx` loads it.
 """
 
+import inspect
 import json
 import os
 import platform
@@ -89,7 +90,7 @@ def _inference_clone(model):
             return args[0]
         if isinstance(layer, keras.layers.Resizing):
             return _matrix_resize(layer, args[0])
-        if layer._call_has_training_arg:  # noqa: SLF001 (Keras's own flag for this)
+        if "training" in inspect.signature(layer.call).parameters:
             kwargs["training"] = False
         return layer(*args, **kwargs)
 

@@ -67,8 +67,16 @@ def check_runtime_images(X, meta, path, name="X"):
     Checked before any inference, so a wrong size fails at once with the file's name and
     the shape it expects instead of inside onnxruntime.
     """
-    X = check_images(X, allow_flat=False, name=name)
     expected = expected_image_shape(meta)
+    if getattr(X, "ndim", None) == 2 and None not in expected:
+        # flat rows, as the estimator accepts with its image_shape parameter
+        if X.shape[1] != int(np.prod(expected)):
+            raise ValueError(
+                f"{name} has {X.shape[1]} features per sample, but the ONNX model {path!r} "
+                f"expects images of shape {expected} ({int(np.prod(expected))} values)."
+            )
+        X = check_images(X, image_shape=expected, name=name)
+    X = check_images(X, allow_flat=False, name=name)
     got = X.shape[1:]
     if any(e is not None and e != g for e, g in zip(expected, got, strict=True)):
         shown = tuple("any" if e is None else e for e in expected)

@@ -33,9 +33,9 @@ def _check_metadata(metadata):
 
 def _describe(estimator, metadata):
     out = dict(metadata)
-    out["model"] = {"class": _facts.estimator_facts(estimator)["class"],
-                    "params": _facts.describe_params(estimator),
-                    "facts": _facts.estimator_facts(estimator)}
+    facts = _facts.estimator_facts(estimator)
+    out["model"] = {"class": facts["class"], "params": _facts.describe_params(estimator),
+                    "facts": facts}
     out["task"] = _facts.task(estimator)
     out["versions"] = _facts.versions()
     out.setdefault("hardware", _facts.hardware())
@@ -126,7 +126,10 @@ def _read(path):
                 "pickles: they can run arbitrary code. If you wrote it yourself, load it with "
                 "pickle/joblib and save it with skreid.save."
             )
-    archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
+    try:
+        archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
+    except RecursionError:  # JSON nested thousands deep: a crafted file, not a model
+        raise UnsafeArchiveError(f"{where}: manifest.json is nested too deeply.") from None
     meta = archive.meta
     if not isinstance(meta, dict) or not isinstance(meta.get("estimator"), dict) \
             or not isinstance(meta.get("metadata"), dict):
@@ -153,7 +156,10 @@ def load(path):
     """
     archive = _read(path)
     decoder = Decoder(os.fspath(path), archive.arrays, archive.files)
-    return decoder.decode(archive.meta["estimator"], "estimator")
+    try:
+        return decoder.decode(archive.meta["estimator"], "estimator")
+    except RecursionError:
+        raise UnsafeArchiveError(f"{os.fspath(path)}: the model is nested too deeply.") from None
 
 
 def read_metadata(path):
