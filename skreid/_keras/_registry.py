@@ -126,6 +126,31 @@ class TripletLoss:
 
         return getattr(_losses, self.loss_class)(margin=margin)
 
+    def check_identities(self, name, ids, counts):
+        """ValueError unless the training identities (``ids`` with image ``counts``) suit
+        this loss: P x K batches need 2 images of every identity, random triplets of one."""
+        lonely = ids[counts < 2]
+        if self.min_images_per_identity > 1 and lonely.size:
+            raise ValueError(
+                f"loss={name!r} needs at least 2 images per identity (a positive for each "
+                f"anchor), but {lonely.size} identit{'y has' if lonely.size == 1 else 'ies have'}"
+                f" 1 image: {lonely[:10].tolist()}{' ...' if lonely.size > 10 else ''}. Remove "
+                f"them or use loss='random_triplet'."
+            )
+        if lonely.size == ids.size:
+            raise ValueError(f"loss={name!r} needs an identity with at least 2 images.")
+
+    def check_batch(self, batch_size, images_per_identity):
+        """ValueError unless ``batch_size`` splits into P >= 2 identities x K >= 2 images
+        (P x K samplers only)."""
+        k = images_per_identity
+        if self.sampler == "pk" and (k < 2 or batch_size % k or batch_size // k < 2):
+            raise ValueError(
+                f"batch_size={batch_size} must split into P identities x K="
+                f"images_per_identity={k} images, with P >= 2 and K >= 2 (e.g. "
+                f"batch_size={max(2, batch_size // max(k, 2)) * max(k, 2)})."
+            )
+
 
 #: the triplet losses of TripletEmbedder, by name
 LOSSES = {

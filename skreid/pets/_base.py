@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreid.pets._targets import PetTargetsMixin
-from skreid.utils import check_images
+from skreid.utils import check_batch_memory, check_images, match_pixel_range, pixel_range
 
 #: constraints of the parameters both pets estimators have
 PET_CONSTRAINTS = {
@@ -66,7 +66,8 @@ def _as_images(X, name="X"):
         )
     if ndim == 2:
         return check_images(arr, image_shape=(1, arr.shape[1], 1), name=name), True
-    return check_images(arr, allow_flat=False, name=name), False
+    # dtype kept: the pixel-scale rule reads integer images as [0, 255] (PetNetMixin._pixels)
+    return check_images(arr, allow_flat=False, name=name, dtype=None), False
 
 
 class PetNetMixin(PetTargetsMixin):
@@ -111,7 +112,8 @@ class PetNetMixin(PetTargetsMixin):
     # ---------------------------------------------------------------- validation
     def _check_params(self):
         """What ``_parameter_constraints`` cannot express (run after them, in ``fit``)."""
-        self._image_size()
+        # one float32 RGB batch at the working size must fit skreid.utils.MAX_BATCH_BYTES
+        check_batch_memory(self.batch_size, self._image_size(), 3)
         self._task_weights()
 
     def _validate_fit_data(self, X, y, reset, masks=None, classes=None, **fit_params):
@@ -137,6 +139,7 @@ class PetNetMixin(PetTargetsMixin):
             )
         if not reset:
             self._check_predict_input(X, flat)
+        X = self._pixels(X, flat, reset)
         y_idx = self._encode_labels(y, reset, classes)
         m = self._validate_masks(masks, X)
         if reset:
@@ -161,11 +164,29 @@ class PetNetMixin(PetTargetsMixin):
                 f"{self.n_channels_in_}-channel images."
             )
 
+    def _pixels(self, X, flat, reset):
+        """Images on the networks' [0, 255] scale under skreid's pixel-scale rule
+        (:func:`skreid.utils.pixel_range`): fit records ``pixel_range_``; later integer
+        images are read as [0, 255], float ones on the fitted scale (or warned about)."""
+        if flat:  # feature strips, not pixels: no rule
+            if reset:
+                self.pixel_range_ = None
+            return X.astype(np.float32, copy=False)
+        if reset:
+            self.pixel_range_ = fitted = pixel_range(X)
+            factor = 1.0
+        else:
+            fitted = getattr(self, "pixel_range_", None) or 255.0
+            factor = match_pixel_range(X, fitted, estimator=self)
+        factor *= 255.0 / fitted
+        X = X.astype(np.float32, copy=False)
+        return X if factor == 1.0 else X * np.float32(factor)
+
     def _prepare(self, X):
         check_is_fitted(self, "model_")
         X, flat = _as_images(X)
         self._check_predict_input(X, flat)
-        return self._to_network_input(X)
+        return self._to_network_input(self._pixels(X, flat, reset=False))
 
     def _to_network_input(self, X):
         return X

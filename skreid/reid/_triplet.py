@@ -16,7 +16,7 @@ from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.search import check_rerank
-from skreid.utils import check_image_input, check_image_size, check_weights
+from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
 
 __all__ = ["TripletEmbedder"]
 
@@ -56,12 +56,15 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     image_size : (int, int) or None, default=(256, 128)
         Working (height, width): images are resized inside the network. ``None`` keeps the
         training images' size. The pretrained backbone works better on Market-1501's 128x64
-        crops upsampled (``docs/benchmarks.rst``).
+        crops upsampled (``docs/benchmarks.rst``). ``fit`` refuses a size at which one batch
+        (the larger of ``batch_size`` and the inference batch of 256) of float32 inputs
+        exceeds :data:`skreid.utils.MAX_BATCH_BYTES` (1 GiB).
     image_shape : tuple of int, optional
         ``(height, width[, channels])`` to read flat 2-D ``X`` as images. Flat ``X`` without it
         is read as 1x1 images with one channel per feature.
     grayscale : bool, default=False
-        Convert RGB to one luma channel first (the report used 64x32 grayscale).
+        Convert RGB to one luma channel first (the report used 64x32 grayscale); images with
+        other than 1 or 3 channels are rejected, as by :class:`~skreid.preprocessing.Grayscale`.
     embedding_dim : int or None, default=None
         Dense projection size before the BN neck (``None``: the trunk's width; the seed
         branch's 32).
@@ -69,19 +72,16 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Global pooling of the trunk's feature map (not the seed branch, which flattens):
         average or generalised-mean pooling with a learned power (GeM).
     frozen_stride : {None, 4, 8, 16}, default=None
-        Registry backbones only: the backbone's layers up to its feature map at this stride stay
-        frozen (their generic low-level filters transfer as they are, and skipping their
-        backward pass speeds up training).
+        Registry backbones: layers up to the feature map at this stride stay frozen (generic
+        low-level filters; skipping their backward pass speeds up training).
     last_stride : {2, 1}, default=2
-        Registry backbones only: stride of the backbone's last stage. ``1`` doubles the height and
-        width of the final feature map (output stride 16), the "last stride" trick of re-ID
-        (Luo et al., 2019), at the cost of a 4x more expensive last stage.
+        Registry backbones: stride of the last stage; ``1`` doubles the final map's height and
+        width (re-ID's "last stride" trick, Luo et al. 2019) for a 4x costlier last stage.
     n_parts : int, default=4
-        Horizontal body stripes described beside the whole image (part-based re-ID, Sun et
-        al. 2018): the trunk's feature map is also average-pooled in ``n_parts`` stripes,
-        each with its own BN neck and identity classifier; the embedding concatenates the
-        ``1 + n_parts`` L2-normalised branch features (``(1 + n_parts) x`` the width).
-        Ignored by the seed branch (which flattens) and by callables returning a vector.
+        Horizontal body stripes beside the whole image (Sun et al. 2018), each average-pooled
+        with its own BN neck and identity classifier; the embedding concatenates the
+        ``1 + n_parts`` L2-normalised branch features. Ignored by the seed branch and by
+        callables returning a vector.
     loss : {"batch_hard", "random_triplet"}, default="batch_hard"
         Batch-hard triplet on P x K batches, or the report's random triplets (``batch_size``
         triplets per batch); both with the hinge ``margin``.
@@ -127,7 +127,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
         :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
     run_eagerly : bool, default=False
-        Run Keras eagerly (no graph tracing): slower per batch, faster for tiny problems.
+        Run Keras eagerly (no graph tracing): faster for tiny problems.
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         0 silent, 1 Keras progress bar, 2 one line per epoch.
@@ -146,6 +146,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image; ``n_features_in_`` its number of values.
+    pixel_range_ : float or None
+        Pixel scale of the training images (255.0 or 1.0; None for feature vectors), applied
+        to every later batch under :func:`skreid.utils.pixel_range`'s rule.
     validation_identities_ : ndarray
         Training identities held out for validation rank-1 (empty without validation).
     best_epoch_ : int
@@ -284,7 +287,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Parameters
         ----------
         X : array-like of shape (n, h, w[, c]) or (n, h * w * c)
-            Training images, pixels in [0, 255] (or [0, 1] floats, detected from the data).
+            Training images: integers in [0, 255], or floats in [0, 1] or [0, 255] (the scale
+            is read from the data, recorded as ``pixel_range_`` and applied to every later
+            batch; see :func:`skreid.utils.pixel_range`).
         y : array-like of shape (n,)
             Identity of each image (at least 2 identities).
         cameras : array-like of shape (n,), optional
@@ -306,13 +311,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         return self._fit(X, y, epochs=1, reset=False, cameras=cameras, classes=classes)
 
     def _read_images(self, X, reset):
-        return check_image_input(
-            X, image_shape=self.image_shape, owner=type(self).__name__,
-            fitted_shape=None if reset else self.input_shape_,
-            n_features=None if reset else self.n_features_in_)
+        return check_image_input(X, image_shape=self.image_shape, estimator=self, reset=reset)
 
     def _validate_fit_data(self, X, y, reset, cameras=None, classes=None):
         self._check_params()
+        self.__dict__.pop("_fit_pixel_range", None)
         X = self._read_images(X, reset)
         y = self._check_reid_targets(y)
         if len(y) != len(X):
@@ -322,25 +325,29 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             if len(cameras) != len(y):
                 raise ValueError(f"cameras has {len(cameras)} entries but y has {len(y)}.")
         ids, counts = np.unique(y, return_counts=True)
-        if LOSSES[self.loss].min_images_per_identity > 1 and (counts < 2).any():
-            lonely = ids[counts < 2]
-            raise ValueError(
-                f"loss={self.loss!r} needs at least 2 images per identity (a positive for each "
-                f"anchor), but {lonely.size} identit{'y has' if lonely.size == 1 else 'ies have'}"
-                f" 1 image: {lonely[:10].tolist()}{' ...' if lonely.size > 10 else ''}. Remove "
-                f"them or use loss='random_triplet'."
-            )
-        if self.loss == "random_triplet" and not (counts >= 2).any():
-            raise ValueError("loss='random_triplet' needs an identity with at least 2 images.")
+        LOSSES[self.loss].check_identities(self.loss, ids, counts)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
             self.n_features_in_ = int(np.prod(self.input_shape_))
             self.identities_ = ids if classes is None else np.unique(np.asarray(classes))
             if not np.isin(ids, self.identities_).all():
                 raise ValueError("y holds identities missing from classes.")
-            peak = float(np.max(X)) if X.size else 255.0
+            self.pixel_range_ = self.__dict__.pop("_fit_pixel_range", None)
+            if self.pixel_range_ is None:  # feature vectors: no pixel rule, their peak decides
+                peak = float(np.max(X)) if X.size else 255.0
+                scale = 255.0 if peak <= 1.0 else 1.0
+            else:
+                scale = 255.0 / self.pixel_range_
             # [0, 1] float images are scaled to the [0, 255] range the networks expect
-            self.input_scale_ = 255.0 if peak <= 1.0 else 1.0
+            self.input_scale_ = scale
+            if self.grayscale and X.shape[3] not in (1, 3):
+                raise ValueError(
+                    f"grayscale=True needs 1 or 3 channels (like skreid.preprocessing."
+                    f"Grayscale), got images of shape {X.shape[1:]}."
+                )
+            size = X.shape[1:3] if self.image_size is None else self.image_size
+            for hw, name in ((X.shape[1:3], "X's image size"), (size, "image_size")):
+                check_batch_memory(max(self.batch_size, 256), hw, X.shape[3], name=name)
         elif self._n_id_classes() and not np.isin(ids, self.identities_).all():
             raise ValueError(
                 "warm_start/partial_fit got identities unseen by the identity head: "
@@ -355,14 +362,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         if isinstance(self.architecture, str) and self.architecture in BACKBONES:
             check_weights(self.weights, BACKBONES[self.architecture].architecture())
         check_rerank(self.rerank)
-        if LOSSES[self.loss].sampler == "pk":
-            k = self.images_per_identity
-            if k < 2 or self.batch_size % k or self.batch_size // k < 2:
-                raise ValueError(
-                    f"batch_size={self.batch_size} must split into P identities x K="
-                    f"images_per_identity={k} images, with P >= 2 and K >= 2 (e.g. "
-                    f"batch_size={max(2, self.batch_size // max(k, 2)) * max(k, 2)})."
-                )
+        LOSSES[self.loss].check_batch(self.batch_size, self.images_per_identity)
 
     def _n_id_classes(self):
         return len(self.identities_) if self.id_loss_weight > 0 else None

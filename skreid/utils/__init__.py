@@ -10,12 +10,17 @@ from skreid.utils._archive import (
 )
 from skreid.utils._discovery import all_estimators
 from skreid.utils._validation import (
+    MAX_BATCH_BYTES,
+    PixelScaleWarning,
+    check_batch_memory,
     check_image_input,
     check_image_size,
     check_images,
     check_labels,
     check_positive_int,
     check_weights,
+    match_pixel_range,
+    pixel_range,
 )
 
 __all__ = [
@@ -26,6 +31,11 @@ __all__ = [
     "check_labels",
     "check_positive_int",
     "check_weights",
+    "check_batch_memory",
+    "pixel_range",
+    "match_pixel_range",
+    "PixelScaleWarning",
+    "MAX_BATCH_BYTES",
     "SafeArchive",
     "UnsafeArchiveError",
     "atomic_write",
