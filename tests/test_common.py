@@ -62,7 +62,7 @@ NOT_CHECKED = dict.fromkeys(
     ["OnnxEmbedder", "OnnxPetNet"],
     "wraps an exported ONNX file of a fixed image shape and learns nothing (its required "
     "'path' parameter has no default); sklearn's checks fit tabular data of any width. "
-    "Cloning, pickling, parameter validation and the gallery: tests/test_runtime.py",
+    "Cloning, pickling, parameter validation and the gallery: tests/runtime/test_runtime.py",
 )
 
 # ----------------------------------------------------------------- expected failures
@@ -87,11 +87,11 @@ _IMAGE_ONLY_CHECKS = [
 _PETS_FAILS = {
     "check_class_weight_classifiers": (
         "needs 0.87 accuracy on tabular blobs from a one-epoch network (class_weight itself "
-        "is tested in tests/test_pets.py)"
+        "is tested in tests/pets/test_pets.py)"
     ),
     "check_classifiers_train": (
         "a one-epoch network on 3-pixel strips does not reach scikit-learn's 0.83 accuracy "
-        "bar (it learns on images, see tests/test_pets.py)"
+        "bar (it learns on images, see tests/pets/test_pets.py)"
     ),
     "check_dtype_object": (
         "skreid.utils.check_images rejects object arrays: images must be numeric arrays"

@@ -1,7 +1,7 @@
 """skreid.runtime without TensorFlow: files built here with onnx.helper (no Keras involved),
 run by onnxruntime; bad files and bad images refused before any work.
 
-Exports of real estimators, compared with Keras, are in tests/test_onnx_export.py.
+Exports of real estimators, compared with Keras, are in tests/_keras/test_onnx_export.py.
 """
 
 import json
