@@ -24,6 +24,7 @@ _SUBMODULES = [
     "datasets",
     "metrics",
     "model_selection",
+    "parallel",
     "pets",
     "plotting",
     "preprocessing",

@@ -1,13 +1,19 @@
 """The ``skreid`` command: a tiny demo writes the report, bad input exits 2 in one line."""
 
+import contextlib
 import json
 import os
+import re
+import socket
+import threading
+import urllib.request
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
+from _report_html import assert_not_blank, check_report, screenshot  # noqa: E402
 
 from skreid.cli import main  # noqa: E402
 from skreid.cli._common import ReportFolder  # noqa: E402
@@ -19,21 +25,78 @@ def run(capsys, *argv):
     return code, out, err
 
 
+@contextlib.contextmanager
+def black_hole():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: a network that
+    swallows packets. Yields its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def keras_imagenet_cached():
+    """Whether Keras already has the MobileNetV3-Small ImageNet weights (then no download)."""
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    name = "weights_mobilenet_v3_small_224_0.75_float_no_top_v2.h5"
+    return any(os.path.isfile(os.path.join(d, "models", name))
+               for d in (home, os.path.join("/tmp", ".keras")))
+
+
+IMAGENET_TIMEOUT_S = 3
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """One tiny demo for the whole module (it trains the Keras estimators for one epoch)."""
+    """One tiny demo for the whole module (it trains the Keras estimators for one epoch).
+
+    Keras's ImageNet download goes through a proxy on 127.0.0.1 that never answers: the real
+    download code meets a hanging network (no traffic leaves the machine), and the run must
+    give up after the CLI's timeout and fall back to random initialisation.
+    """
     out = tmp_path_factory.mktemp("demo") / "report"
     mp = pytest.MonkeyPatch()
     import io
     import sys
 
+    import skreid.cli._pets as pets_cli
+
     stdout, stderr = io.StringIO(), io.StringIO()
     mp.setattr(sys, "stdout", stdout)
     mp.setattr(sys, "stderr", stderr)
+    mp.setattr(pets_cli, "IMAGENET_TIMEOUT_S", IMAGENET_TIMEOUT_S)
+    # urlopen keeps the first opener it builds, proxies included: drop it before and after,
+    # so the proxy applies here (and nowhere else)
+    urllib.request.install_opener(None)
     try:
-        code = main(["demo", "--size", "tiny", "--json", "--out", str(out), "--seed", "1"])
+        with black_hole() as port:
+            for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+                mp.setenv(var, f"http://127.0.0.1:{port}")
+            mp.delenv("no_proxy", raising=False)
+            mp.delenv("NO_PROXY", raising=False)
+            code = main(["demo", "--size", "tiny", "--json", "--out", str(out), "--seed", "1"])
     finally:
         mp.undo()
+        urllib.request.install_opener(None)
     return code, stdout.getvalue(), stderr.getvalue(), out
 
 
@@ -60,6 +123,59 @@ def test_demo_tiny_writes_report(demo_run):
     assert "re-ID: fitting" in err
     # no temporary folder left next to the report
     assert sorted(p.name for p in folder.parent.iterdir()) == ["report"]
+
+
+def test_demo_report_html_shows_the_run(demo_run):
+    code, out, err, folder = demo_run
+    assert code == 0, err
+    page, results = check_report(folder)
+    text = " ".join(page.text)
+    for title in ("Person re-identification", "Pets: breed + segmentation", "Settings",
+                  "Top-N is the CMC at rank N", "pixel accuracy and pet IoU"):
+        assert title in text
+    assert "keras" in results["versions"] and "scikit-learn" in results["versions"]
+    # the Markdown is rendered from the same content: same captions, same rounded numbers
+    report_md = (folder / "report.md").read_text()
+    for cell in page.cells:
+        assert f" {cell['text']} |" in report_md
+
+
+def test_demo_without_weights_falls_back_fast_and_says_so(demo_run):
+    code, out, err, folder = demo_run
+    assert code == 0, err
+    row = json.loads(out)["pets"]["methods"]["FineTunedPetNet"]
+    if keras_imagenet_cached():  # nothing to download: the weights were used
+        assert row["init"] == "ImageNet (Keras)"
+        return
+    assert row["init"] == "random init: expect chance"
+    # the hanging proxy was given up on after the timeout, not after minutes
+    stamps = {key: float(re.search(rf"\[\s*([0-9.]+)s\] pets: {key}", err).group(1))
+              for key in ("loading Keras's ImageNet", "weights='imagenet' could not")}
+    waited = stamps["weights='imagenet' could not"] - stamps["loading Keras's ImageNet"]
+    assert waited < IMAGENET_TIMEOUT_S + 60, err  # 60 s: building the network on a busy CPU
+    assert "timed out" in err
+    for name in ("report.md", "report.html"):
+        assert "random init: expect chance" in (folder / name).read_text()
+    # the table on the terminal says it too (--json here: the row carries it)
+    from skreid.cli._report import text_tables
+
+    assert "random init: expect chance" in text_tables(json.loads((folder / "results.json")
+                                                                  .read_text()))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="Debian's chromium is "
+                    "not installed (apt-get install chromium)")
+def test_demo_report_html_renders_in_chromium(demo_run, tmp_path):
+    code, _, err, folder = demo_run
+    assert code == 0, err
+    check_report(folder)  # every <img> decodes to the PNG the run drew
+    png = screenshot(folder, str(tmp_path / "report.png"))
+    assert_not_blank(png)
+    if os.environ.get("SKREID_SCREENSHOT"):  # keep it to look at
+        import shutil
+
+        shutil.copy(png, os.environ["SKREID_SCREENSHOT"])
 
 
 def test_demo_tiny_runs_both_problems(demo_run):
@@ -142,6 +258,15 @@ def test_unexpected_failure_exits_1_and_leaves_nothing(tmp_path, capsys, monkeyp
 def test_help_and_version(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "demo" in out and "reid" in out and "pets" in out
+    assert "Exit codes" in out
+    from skreid.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"demo", "reid", "pets", "fetch"} <= set(sub.choices)
+    for command in ([], *([name] for name in sub.choices)):
+        code, out, _ = run(capsys, *command, "--help")
+        # plain text: no reStructuredText literals
+        assert code == 0 and "``" not in out and "usage: skreid" in out
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.startswith("skreid ")
 

@@ -149,7 +149,22 @@ def test_loaded_estimator_pickles_clones_and_refits(saved, pca, people):
     np.testing.assert_array_equal(again.transform(people.images), pca.transform(people.images))
     assert clone(loaded).get_params() == pca.get_params()
     assert type(loaded.input_shape_) is tuple  # tuples stay tuples (shape comparisons)
+    # the gallery index shares the estimator's embeddings: stored once, shared again
+    if hasattr(pca, "gallery_index_"):
+        assert loaded.gallery_embeddings_ is loaded.gallery_index_.embeddings
+        with zipfile.ZipFile(saved) as zf:
+            n_arrays = sum(name.startswith("arrays/") for name in zf.namelist())
+        assert n_arrays == len({id(v) for v in _arrays_of(pca)})
     loaded.fit(people.images, people.person_ids)  # a loaded model is a normal estimator
+
+
+def _arrays_of(obj):
+    """Every ndarray reachable through instance attributes (what the file must store)."""
+    for value in vars(obj).values():
+        if isinstance(value, np.ndarray):
+            yield value
+        elif hasattr(value, "__dict__") and not isinstance(value, type):
+            yield from _arrays_of(value)
 
 
 # ------------------------------------------------------------------ refused files
@@ -178,10 +193,16 @@ def _craft(tmp_path, tree, files=None, arrays=None):
 
 
 def test_pickle_files_and_pickle_payloads_are_refused(saved, pca, tmp_path):
+    import joblib
+
     pickled = tmp_path / "model.pkl"
     pickled.write_bytes(pickle.dumps(pca))
-    with pytest.raises(UnsafeArchiveError, match="not a skreid file.*pickle"):
-        skreid.load(pickled)
+    joblib.dump(pca, tmp_path / "model.joblib")
+    for path in (pickled, tmp_path / "model.joblib"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+            skreid.load(path)
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+            read_metadata(path)
 
     def add(m):
         m["arrays"].append("evil")
@@ -264,6 +285,18 @@ def test_escaping_paths_newer_versions_and_other_zips_are_refused(saved, tmp_pat
     write_archive(empty, kind="model", format_version=1, meta={"x": 1})
     with pytest.raises(UnsafeArchiveError, match="without a model"):
         skreid.load(empty)
+
+
+def test_deeply_nested_json_is_refused(tmp_path):
+    for depth in (100_000, 900):
+        manifest = ('{"format": "skreid-archive", "kind": "model", "format_version": 1, '
+                    '"meta": {"metadata": {}, "estimator": {"x": ' + "[" * depth + "]" * depth
+                    + '}}, "arrays": [], "files": []}')
+        path = tmp_path / f"deep{depth}.skreid"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("manifest.json", manifest)
+        with pytest.raises(UnsafeArchiveError, match="nested too deeply"):
+            skreid.load(path)
 
 
 def test_missing_and_truncated_files_are_refused(saved, tmp_path):

@@ -81,7 +81,12 @@ def import_keras():
         import keras
 
         if keras.backend.backend() == "tensorflow":
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # before TF's first op: its pools get the Dask worker's share of the cores
+            from skreid.parallel._threads import limit_tensorflow_threads
+
+            limit_tensorflow_threads(tensorflow)
     finally:
         random.setstate(state)
     return keras

@@ -26,6 +26,23 @@ REID_METHODS = ("pca", "classical", "triplet")
 PET_METHODS = ("multitask", "finetuned")
 
 
+_DESCRIPTIONS = {
+    "demo": "Train and compare the re-ID and pets estimators on built-in synthetic data; print "
+            "the tables and write a report folder (report.html, report.md, results.json, "
+            "figures).",
+    "reid": "Train and evaluate re-ID methods on Market-1501 (standard or course layout) or an "
+            "image folder with one subfolder per identity, with the Market-1501 protocol.",
+    "pets": "Train and evaluate breed classification + segmentation on Oxford-IIIT Pet (its "
+            "official trainval/test split).",
+    "fetch": "Download a dataset into the cache folder, checked by SHA-256.",
+}
+
+
+def plain(text):
+    """Help text from a docstring paragraph: reStructuredText ``literals`` become plain."""
+    return text.replace("``", "")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (exit 2) instead of usage + error."""
 
@@ -47,22 +64,26 @@ def build_parser():
     """The argparse parser of the ``skreid`` command."""
     from skreid import __version__
 
-    parser = _Parser(prog="skreid", description=__doc__.split("\n\n")[1],
+    parser = _Parser(prog="skreid", description=plain(__doc__.split("\n\n")[1]),
+                     epilog=plain(__doc__.split("\n\n")[2]),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"skreid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="both problems on synthetic data, with a report")
+    demo = sub.add_parser("demo", help="both problems on synthetic data, with a report",
+                          description=_DESCRIPTIONS["demo"])
     demo.add_argument("--size", choices=sorted(SIZES), default="full",
                       help="problem size: full (~3 min on 2 CPU cores), small, tiny (tests)")
     demo.add_argument("--only", choices=DEMO_PROBLEMS, help="run one problem only")
     demo.add_argument("--weights", metavar="FILE",
-                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: none, "
-                           "random initialisation)")
+                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: Keras's "
+                           "ImageNet weights, random initialisation when they cannot be "
+                           "downloaded)")
     _common_options(demo, "skreid-report")
     demo.set_defaults(func=cmd_demo)
 
-    reid = sub.add_parser("reid", help="re-ID on Market-1501 or an image folder")
+    reid = sub.add_parser("reid", help="re-ID on Market-1501 or an image folder",
+                          description=_DESCRIPTIONS["reid"])
     reid.add_argument("--data", required=True, metavar="PATH",
                       help="Market-1501 (standard or course layout) or one subfolder per id")
     reid.add_argument("--method", choices=(*REID_METHODS, "all"), default="all")
@@ -71,22 +92,32 @@ def build_parser():
                            "default); without it a ResNet is trained from scratch")
     reid.add_argument("--epochs", type=int, metavar="N",
                       help="training epochs of TripletEmbedder (default: its own)")
+    reid.add_argument("--save", metavar="MODEL",
+                      help="keep the trained model of the one --method in MODEL (skreid.save) "
+                           "with its model card MODEL.card.md")
     _common_options(reid, "skreid-reid-report")
     reid.set_defaults(func=cmd_reid)
 
-    pets = sub.add_parser("pets", help="breed classification + segmentation on Oxford-IIIT Pet")
+    pets = sub.add_parser("pets", help="breed classification + segmentation on Oxford-IIIT Pet",
+                          description=_DESCRIPTIONS["pets"])
     pets.add_argument("--data", required=True, metavar="PATH", help="Oxford-IIIT Pet folder")
     pets.add_argument("--weights", metavar="FILE",
-                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet")
+                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: Keras's "
+                           "ImageNet weights, random initialisation when they cannot be "
+                           "downloaded)")
     pets.add_argument("--method", choices=(*PET_METHODS, "all"), default="all")
     pets.add_argument("--image-size", type=int, default=128, metavar="PX",
                       help="working image size in pixels (default: 128)")
     pets.add_argument("--epochs", type=int, metavar="N",
                       help="training epochs of each network (default: their own)")
+    pets.add_argument("--save", metavar="MODEL",
+                      help="keep the trained model of the one --method in MODEL (skreid.save) "
+                           "with its model card MODEL.card.md")
     _common_options(pets, "skreid-pets-report")
     pets.set_defaults(func=cmd_pets)
 
-    fetch = sub.add_parser("fetch", help="download a dataset")
+    fetch = sub.add_parser("fetch", help="download a dataset",
+                           description=_DESCRIPTIONS["fetch"])
     fetch.add_argument("dataset", choices=("pets",))
     fetch.add_argument("--data-home", metavar="DIR",
                        help="cache folder (default: $SKREID_DATA or ~/skreid_data)")
@@ -127,11 +158,12 @@ def _check_data_folder(path):
 
 def _results_header(args, command):
     from skreid import __version__
+    from skreid.cli._content import settings_of, versions
     from skreid.cli._report import hardware
 
     return {"command": command, "argv": " ".join(["skreid", *args.argv]),
             "skreid_version": __version__, "seed": args.seed, "hardware": hardware(),
-            "started": time.time()}
+            "versions": versions(), "settings": settings_of(args), "started": time.time()}
 
 
 def _run_with_report(args, command, work):
@@ -170,6 +202,12 @@ def cmd_demo(args, progress):
 
     def work(results, folder):
         results["size"] = args.size
+        init = error = None
+        if "pets" in problems:
+            from skreid.cli._pets import resolve_backbone_weights
+
+            pet_weights, init, error = resolve_backbone_weights(
+                weights, spec["pets"]["image_size"], progress)
         if "reid" in problems:
             progress(f"re-ID: generating synthetic people ({args.size})")
             results["reid"] = run_reid(
@@ -180,7 +218,8 @@ def cmd_demo(args, progress):
             progress(f"pets: generating synthetic pets ({args.size})")
             results["pets"] = run_pets(
                 demo_pets(args.size, args.seed), PET_METHODS, seed=args.seed,
-                options=spec["options"], weights=weights, progress=progress, folder=folder,
+                options=spec["options"], weights=pet_weights, init=init,
+                weights_error=error, progress=progress, folder=folder,
                 verbose=_verbose(args))
 
     return _run_with_report(args, "demo", work)
@@ -189,10 +228,12 @@ def cmd_demo(args, progress):
 def cmd_reid(args, progress):
     from skreid.cli._data import load_reid_data
     from skreid.cli._reid import run_reid
+    from skreid.cli._save import check_save_path
 
     methods = REID_METHODS if args.method == "all" else (args.method,)
     _check_data_folder(args.data)
     _check_epochs(args.epochs)
+    save = check_save_path(args.save, methods, REID_METHODS)
     if "triplet" in methods and args.weights is not None:
         triplet = {"weights": _check_weights(args.weights, (128, 64))}
     else:
@@ -204,10 +245,15 @@ def cmd_reid(args, progress):
     def work(results, folder):
         progress(f"re-ID: loading {args.data}")
         data = load_reid_data(args.data, args.seed)
+        fitted = {}
         results["reid"] = run_reid(data, methods, seed=args.seed,
-                                   options={"triplet": triplet},
+                                   options={"triplet": triplet}, fitted=fitted,
                                    progress=progress, folder=folder, verbose=_verbose(args))
         results["reid"]["data"]["path"] = os.path.abspath(args.data)
+        if save is not None:
+            from skreid.cli._save import reid_metadata
+
+            _save_fitted(results, fitted, save, reid_metadata, progress)
 
     return _run_with_report(args, "reid", work)
 
@@ -220,9 +266,12 @@ def cmd_pets(args, progress):
         raise CLIError(f"--image-size must be at least 32 pixels, got {args.image_size}.")
     size = (args.image_size, args.image_size)
     _check_epochs(args.epochs)
+    from skreid.cli._save import check_save_path
+
     methods = PET_METHODS if args.method == "all" else (args.method,)
     _check_data_folder(args.data)
     weights = _check_weights(args.weights, size) if "finetuned" in methods else None
+    save = check_save_path(args.save, methods, PET_METHODS)
     options = {m: {"image_size": size} for m in PET_METHODS}
     if args.epochs is not None:
         for m in PET_METHODS:
@@ -232,12 +281,36 @@ def cmd_pets(args, progress):
     def work(results, folder):
         progress(f"pets: loading {args.data}")
         data = load_pets_data(args.data, size)
+        init = error = None
+        pet_weights = weights
+        if "finetuned" in methods:
+            from skreid.cli._pets import resolve_backbone_weights
+
+            pet_weights, init, error = resolve_backbone_weights(weights, size, progress)
+        fitted = {}
         results["pets"] = run_pets(data, methods, seed=args.seed, options=options,
-                                   weights=weights, progress=progress, folder=folder,
+                                   weights=pet_weights, init=init, weights_error=error,
+                                   fitted=fitted, progress=progress, folder=folder,
                                    verbose=_verbose(args))
         results["pets"]["data"]["path"] = os.path.abspath(args.data)
+        if save is not None:
+            from skreid.cli._save import pets_metadata
+
+            _save_fitted(results, fitted, save, pets_metadata, progress)
 
     return _run_with_report(args, "pets", work)
+
+
+def _save_fitted(results, fitted, path, metadata_of, progress):
+    """Save the run's one fitted model with its metadata; the report lists it."""
+    from skreid.cli._save import save_model
+
+    if not fitted:  # the method was skipped (an optional dependency missing)
+        progress(f"nothing to save at {path}: no model was trained")
+        return
+    (label, estimator), = fitted.items()
+    progress(f"saving {label} to {path}")
+    results["saved_models"] = [save_model(estimator, path, metadata_of(results, label))]
 
 
 def cmd_fetch(args, progress):
@@ -269,7 +342,7 @@ def _print_results(args, results):
         print(f"Oxford-IIIT Pet ready: {results['images']} images in {results['path']}")
         return
     print(text_tables(results))
-    print(f"\nreport: {os.path.join(results['out'], 'report.md')} "
+    print(f"\nreport: {os.path.join(results['out'], 'report.html')} (and report.md) "
           f"({len(results['files'])} files, {results['wall_time_s']:.0f} s)")
 
 

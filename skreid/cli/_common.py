@@ -153,3 +153,8 @@ class ReportFolder:
 
     def abort(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def look_for(caption, hint):
+    """A figure's caption: what it shows, then what to look for in it."""
+    return f"{caption} Look for: {hint}"

@@ -5,13 +5,52 @@ import time
 
 import numpy as np
 
-from skreid.cli._common import set_known_params
+from skreid.cli._common import look_for, set_known_params
 
 PETS_COLUMNS = ["method", "accuracy", "top5", "balanced_accuracy", "knn_accuracy",
-                "pixel_accuracy", "pet_iou", "fit_s"]
+                "pixel_accuracy", "pet_iou", "init", "fit_s"]
 PETS_HEADERS = ["method", "top-1", "top-n", "balanced", "k-NN", "pixel acc", "pet IoU",
-                "fit (s)"]
+                "backbone", "fit (s)"]
 IGNORE = 255
+
+#: the 'backbone' cell of FineTunedPetNet without pretrained weights
+RANDOM_INIT = "random init: expect chance"
+
+# Keras fetches its ImageNet weights with urllib's urlretrieve, which has no timeout of its
+# own: on a network that drops packets (rather than refusing) a connect would wait for the
+# kernel's TCP timeout, minutes. A socket default timeout bounds every connect and read.
+IMAGENET_TIMEOUT_S = 20
+
+
+def resolve_backbone_weights(weights, image_size, progress):
+    """The FineTunedPetNet weights a run uses: ``weights`` (a checked file) when given, else
+    Keras's ImageNet weights ("imagenet", downloaded once and cached in ~/.keras/models),
+    else random initialisation when they cannot be had (offline, blocked, bad cache).
+
+    Returns ``(weights, init, error)``: the value to pass as ``weights``, the table's
+    'backbone' text and, for random initialisation, why ImageNet failed (else None).
+    """
+    if weights is not None:
+        return weights, "weights file", None
+    import socket
+
+    from skreid._keras._backbones import mobilenet_v3_small
+
+    progress("pets: loading Keras's ImageNet weights for FineTunedPetNet (cached after the "
+             "first download)")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(IMAGENET_TIMEOUT_S)
+    try:
+        mobilenet_v3_small((*image_size, 3), weights="imagenet")
+    except ValueError as exc:
+        # the backbone's message: "...could not download the Keras weights for ... (why)."
+        reason = str(exc).split(" This machine")[0].strip()
+        progress(f"pets: {reason}; FineTunedPetNet starts from random weights "
+                 f"({RANDOM_INIT})")
+        return None, RANDOM_INIT, reason
+    finally:
+        socket.setdefaulttimeout(previous)
+    return "imagenet", "ImageNet (Keras)", None
 
 
 def make_pet_method(name, *, seed, options, weights=None):
@@ -62,9 +101,15 @@ def _balanced_accuracy(y_true, y_pred):
         return float(balanced_accuracy_score(y_true, y_pred))
 
 
-def run_pets(data, methods, *, seed, options, progress, weights=None, folder=None, verbose=0):
+def run_pets(data, methods, *, seed, options, progress, weights=None, folder=None, verbose=0,
+             init=None, weights_error=None, fitted=None):
     """Fit and evaluate ``methods`` on ``data`` (Bunch with train/test Bunches: images, breeds,
-    masks, optional breed_names). Returns the report section."""
+    masks, optional breed_names). Returns the report section.
+
+    ``init`` is the table's 'backbone' text of FineTunedPetNet and ``weights_error`` why
+    ImageNet weights were not used (:func:`resolve_backbone_weights`); ``fitted``, a dict,
+    receives each fitted estimator by its label.
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     train, test = data.train, data.test
@@ -75,7 +120,12 @@ def run_pets(data, methods, *, seed, options, progress, weights=None, folder=Non
                  "weights": weights},
         "methods": {}, "figures": [],
     }
-    fitted = {}
+    if weights_error is not None:
+        section["data"]["weights_error"] = weights_error
+    if init is None:
+        init = RANDOM_INIT if weights is None else "weights file"
+    fitted = {} if fitted is None else fitted
+    drawn = {}
     for name in methods:
         label = METHOD_LABELS[name]
         try:
@@ -107,17 +157,20 @@ def run_pets(data, methods, *, seed, options, progress, weights=None, folder=Non
             "knn_accuracy": float(knn_acc),
             "pixel_accuracy": pix,
             "pet_iou": iou,
+            "init": init if name == "finetuned" else "from scratch",
             "fit_s": round(fit_s, 2),
+            "estimator": repr(est),  # scikit-learn prints only the non-default parameters
         }
         if getattr(est, "history_", None):
             row["history"] = {k: list(map(float, v)) for k, v in est.history_.items()}
         section["methods"][label] = row
-        fitted[label] = (est, pred, pred_masks)
+        fitted[label] = est
+        drawn[label] = (est, pred, pred_masks)
         progress(f"pets: {label}: top-1 {row['accuracy']:.3f}  pixel accuracy "
                  f"{'-' if pix is None else f'{pix:.3f}'}")
     if folder is not None and section["methods"]:
         progress("pets: drawing figures")
-        section["figures"] = _pets_figures(data, fitted, section, seed, folder)
+        section["figures"] = _pets_figures(data, drawn, section, seed, folder)
     return section
 
 
@@ -132,7 +185,9 @@ def _pets_figures(data, fitted, section, seed, folder):
     fig = plotting.plot_image_samples(train.images, train.breeds, n_images=12, n_cols=6,
                                       label_names=names, random_state=seed,
                                       title="training images (breed)")
-    figs.append((folder.save_figure(fig, "pets_samples.png"), "Training images and breeds."))
+    figs.append((folder.save_figure(fig, "pets_samples.png"), look_for(
+        "Training images and breeds.",
+        "what tells the breeds apart.")))
     with_mask = np.flatnonzero(np.any(test.masks != IGNORE, axis=(1, 2)))[:4]
     for label, (est, pred, pred_masks) in fitted.items():
         slug = label.lower()
@@ -142,23 +197,33 @@ def _pets_figures(data, fitted, section, seed, folder):
                 n_images=4, labels=pred[with_mask], label_names=names,
                 title=f"{label}: segmentation (row title: predicted breed)")
             figs.append((folder.save_figure(fig, f"pets_{slug}_segmentation.png"),
-                         f"{label}: image, true mask, predicted mask."))
+                         look_for(
+                             f"{label}: image, true mask, predicted mask.",
+                             "predicted masks that follow the animal's outline rather than a blob"
+                             " or the whole image.")))
         labels = np.unique(np.concatenate([test.breeds, pred, train.breeds]))
         ax = plotting.plot_confusion_matrix(
             test.breeds, pred, labels=labels, title=f"{label} breeds",
             display_labels=None if names is None else [str(names[int(i)]) for i in labels])
         figs.append((folder.save_figure(ax.figure, f"pets_{slug}_confusion.png"),
-                     f"{label}: breed confusion matrix on the test images."))
+                     look_for(
+                         f"{label}: breed confusion matrix on the test images.",
+                         "a strong diagonal; one bright column means the model predicts one breed"
+                         " for everything.")))
         if getattr(est, "history_", None):
             fig = plotting.plot_training_history(est, title=f"{label} training")
             figs.append((folder.save_figure(fig, f"pets_{slug}_history.png"),
-                         f"{label}: losses and metrics per epoch."))
+                         look_for(
+                             f"{label}: losses and metrics per epoch.",
+                             "falling losses; flat ones mean the run was too short to learn.")))
     best = max(section["methods"], key=lambda m: section["methods"][m]["accuracy"])
     est = fitted[best][0]
     ax = plotting.plot_embedding_tsne(est.transform(test.images), test.breeds,
                                       label_names=names, random_state=seed,
                                       title=f"t-SNE of {best} embeddings (test images)")
     figs.append((folder.save_figure(ax.figure, "pets_tsne.png"),
-                 "t-SNE of the test embeddings, coloured by breed."))
+                 look_for(
+                     "t-SNE of the test embeddings, coloured by breed.",
+                     "single-colour clusters; t-SNE distances between clusters mean little.")))
     plt.close("all")
     return figs

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from skreid.cli._common import set_known_params
+from skreid.cli._common import look_for, set_known_params
 
 REID_COLUMNS = ["method", "rank1", "rank5", "rank10", "mAP", "mINP", "rank1_no_camera_rule",
                 "fit_s", "eval_s"]
@@ -46,10 +46,11 @@ METHOD_LABELS = {"pca": "PCAReID (report baseline)", "classical": "classical pre
                  "triplet": "TripletEmbedder"}
 
 
-def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0):
+def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, fitted=None):
     """Fit and evaluate ``methods`` on ``data`` (Bunch with train/gallery/query splits).
 
     Returns the report section: ``{"data": ..., "methods": {label: metrics}, "figures": [...]}``.
+    ``fitted``, a dict, receives each fitted estimator by its label.
     """
     from sklearn.metrics import pairwise_distances
 
@@ -106,10 +107,13 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0):
         row.update(n_queries=int(res["n_queries"]), n_skipped=int(res["n_skipped"]),
                    fit_s=round(fit_s, 2), eval_s=round(eval_s, 2),
                    embedding_dim=int(q_emb.shape[1]), cmc=np.asarray(res["cmc"]).tolist())
+        row["estimator"] = repr(est)  # scikit-learn prints only the non-default parameters
         if getattr(est, "history_", None):
             row["history"] = {k: list(map(float, v)) for k, v in est.history_.items()}
         section["methods"][label] = row
         embeddings[label] = (q_emb, g_emb, metric, est)
+        if fitted is not None:
+            fitted[label] = est
         cmcs[label] = res["cmc"]
         progress(f"re-ID: {label}: Top-1 {row['rank1']:.3f}  mAP {row['mAP']:.3f}")
     if folder is not None and section["methods"]:
@@ -129,20 +133,31 @@ def _reid_figures(data, embeddings, cmcs, section, seed, folder, pairwise_distan
     figs = []
     fig = plotting.plot_image_samples(train.images, train.person_ids, n_images=16, n_cols=8,
                                       random_state=seed, title="training images (identity)")
-    figs.append((folder.save_figure(fig, "reid_samples.png"), "Training images and identities."))
+    figs.append((folder.save_figure(fig, "reid_samples.png"), look_for(
+        "Training images and identities.",
+        "the variety the model must handle (pose, colour, camera) within one identity.")))
     fig = plotting.plot_triplets(train.images, train.person_ids, n_triplets=3, random_state=seed)
     figs.append((folder.save_figure(fig, "reid_triplets.png"),
-                 "Anchor / positive / negative triplets, what triplet loss learns from."))
+                 look_for(
+                     "Anchor / positive / negative triplets, what triplet loss learns from.",
+                     "positives that look unlike their anchor and negatives that look alike, the "
+                     "hard cases.")))
     # the report's Figure 2: PCA on 64x32 grayscale pixels at three explained-variance levels
     small = Grayscale().fit_transform(ResizeImages((64, 32)).fit_transform(train.images[:600]))
     shown = small[np.linspace(0, len(small) - 1, 6).astype(int)]  # six different people
     fig = plotting.plot_pca_reconstructions(shown, (0.90, 0.95, 0.99), fit_images=small,
                                             n_images=6, random_state=seed)
     figs.append((folder.save_figure(fig, "reid_pca_reconstructions.png"),
-                 "PCA reconstructions at 90/95/99 % explained variance (64x32 grayscale)."))
+                 look_for(
+                     "PCA reconstructions at 90/95/99 % explained variance (64x32 grayscale).",
+                     "how much identity detail (clothing edges, colours as grey levels) survives "
+                     "at each level.")))
     ax = plotting.plot_cmc_curves(cmcs, max_rank=min(20, len(gallery.images)))
     figs.append((folder.save_figure(ax.figure, "reid_cmc.png"),
-                 "CMC curves of every method on the query/gallery split."))
+                 look_for(
+                     "CMC curves of every method on the query/gallery split.",
+                     "the curve that is highest at rank 1 (left edge), and how fast each rises "
+                     "toward 1.")))
     best = max(section["methods"], key=lambda m: section["methods"][m]["rank1"])
     q_emb, g_emb, metric, _ = embeddings[best]
     distances = pairwise_distances(q_emb, g_emb, metric=metric)
@@ -154,7 +169,9 @@ def _reid_figures(data, embeddings, cmcs, section, seed, folder, pairwise_distan
         query_cameras=None if query.camera_ids is None else query.camera_ids[rows],
         gallery_cameras=gallery.camera_ids, n_matches=8)
     figs.append((folder.save_figure(fig, "reid_ranked_matches.png"),
-                 f"Ranked matches of {best} (green: same identity, red: another)."))
+                 look_for(
+                     f"Ranked matches of {best} (green: same identity, red: another).",
+                     "green frames in the first columns; red ones show who the model confuses.")))
     ids = np.unique(gallery.person_ids)[:12]
     emb = np.vstack([q_emb, g_emb])
     lab = np.concatenate([query.person_ids, gallery.person_ids])
@@ -163,11 +180,16 @@ def _reid_figures(data, embeddings, cmcs, section, seed, folder, pairwise_distan
         ax = plotting.plot_embedding_tsne(emb[keep], lab[keep], random_state=seed,
                                           title=f"t-SNE of {best} embeddings (12 test identities)")
         figs.append((folder.save_figure(ax.figure, "reid_tsne.png"),
-                     "t-SNE of test embeddings, coloured by identity."))
+                     look_for(
+                         "t-SNE of test embeddings, coloured by identity.",
+                         "tight single-colour clusters; t-SNE distances between clusters mean "
+                         "little.")))
     for label, (_, _, _, est) in embeddings.items():
         if getattr(est, "history_", None):
             fig = plotting.plot_training_history(est, title=f"{label} training")
             figs.append((folder.save_figure(fig, "reid_history.png"),
-                         f"{label}: loss and validation metrics per epoch."))
+                         look_for(
+                             f"{label}: loss and validation metrics per epoch.",
+                             "a falling loss; a flat one means the run was too short to learn.")))
     plt.close("all")
     return figs

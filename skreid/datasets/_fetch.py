@@ -1,18 +1,20 @@
-"""Download, verify and cache remote datasets (urllib only), then hand over to a loader.
+"""Download, verify and cache remote datasets, then hand over to a loader.
 
-Every download goes to a private temporary folder inside ``data_home``: archives are written
-under a ``.part`` name, renamed once complete and their SHA-256 checked, then extracted (after
-every member was checked to land inside the folder) and moved into place. Any failure removes
-that temporary folder, so a failed fetch leaves nothing behind.
+Every download goes to a private temporary folder inside ``data_home``: archives are fetched
+by :func:`sklearn.datasets.fetch_file` (written under a temporary name, SHA-256 checked, then
+renamed; retried on network errors), then extracted (after every member was checked to land
+inside the folder) and moved into place. Any failure removes that temporary folder, so a
+failed fetch leaves nothing behind.
 """
 
-import hashlib
+import contextlib
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import urllib.error
-import urllib.request
+import warnings
 from collections import namedtuple
 from http.client import HTTPException
 from pathlib import Path
@@ -41,9 +43,6 @@ OXFORD_PETS_FILES = (
         19173078,
     ),
 )
-
-_CHUNK = 1 << 20
-
 
 def get_data_home(data_home=None):
     """Folder where fetched datasets are cached, created if needed.
@@ -77,6 +76,7 @@ def fetch_oxford_pets(
     on_error="raise",
     verbose=False,
     timeout=60,
+    n_retries=3,
 ):
     """Download (once) and load the Oxford-IIIT Pet dataset (7,349 images, 37 breeds).
 
@@ -99,7 +99,10 @@ def fetch_oxford_pets(
     verbose : bool, default=False
         Print one line per download and extraction step.
     timeout : float, default=60
-        Socket timeout of each download, in seconds.
+        Socket timeout of each connection and read of a download, in seconds.
+    n_retries : int, default=3
+        Retries of a download after a network error (one second apart), as in
+        :func:`sklearn.datasets.fetch_file`.
 
     Returns
     -------
@@ -124,7 +127,8 @@ def fetch_oxford_pets(
                 f"fetch_oxford_pets() with network access, or extract images.tar.gz and "
                 f"annotations.tar.gz there yourself (or use load_oxford_pets on your own copy)."
             )
-        download_and_extract(OXFORD_PETS_FILES, target, verbose=verbose, timeout=timeout)
+        download_and_extract(OXFORD_PETS_FILES, target, verbose=verbose, timeout=timeout,
+                             n_retries=n_retries)
     return load_oxford_pets(target, image_size, on_error=on_error)
 
 
@@ -132,7 +136,7 @@ def _is_complete(target):
     return (target / "images").is_dir() and (target / "annotations").is_dir()
 
 
-def download_and_extract(remote_files, target, *, verbose=False, timeout=60):
+def download_and_extract(remote_files, target, *, verbose=False, timeout=60, n_retries=3):
     """Download, verify and extract ``remote_files`` into ``target`` (all or nothing)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +145,8 @@ def download_and_extract(remote_files, target, *, verbose=False, timeout=60):
         extract_dir = tmp / "extracted"
         extract_dir.mkdir()
         for remote in remote_files:
-            archive = _download(remote, tmp, verbose=verbose, timeout=timeout)
+            archive = _download(remote, tmp, verbose=verbose, timeout=timeout,
+                                n_retries=n_retries)
             if verbose:
                 print(f"Extracting {remote.filename}")
             safe_extract(archive, extract_dir)
@@ -155,53 +160,65 @@ def download_and_extract(remote_files, target, *, verbose=False, timeout=60):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _download(remote, folder, *, verbose=False, timeout=60):
-    final = folder / remote.filename
-    part = folder / f"{remote.filename}.part"
-    digest = hashlib.sha256()
-    received = 0
+@contextlib.contextmanager
+def _socket_timeout(seconds):
+    # fetch_file downloads with urllib's urlretrieve, which takes no timeout: the socket
+    # default bounds each connect and read instead (restored afterwards)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _download(remote, folder, *, verbose=False, timeout=60, n_retries=3):
+    """Download ``remote`` into ``folder`` with :func:`sklearn.datasets.fetch_file`: it writes
+    under a unique temporary name, checks the SHA-256 and renames; on failure it deletes the
+    partial file. Its errors are reworded to say what happened and what to do."""
+    from sklearn.datasets import fetch_file
+
     if verbose:
         print(f"Downloading {remote.url}")
     try:
-        with (
-            urllib.request.urlopen(remote.url, timeout=timeout) as response,
-            open(part, "wb") as out,
-        ):
-            announced = response.headers.get("Content-Length")
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-    except (urllib.error.URLError, HTTPException, OSError) as exc:
-        part.unlink(missing_ok=True)
+        with _socket_timeout(timeout), warnings.catch_warnings():
+            # fetch_file warns before each retry; the final error says it all
+            warnings.filterwarnings("ignore", message="Retry downloading")
+            path = fetch_file(remote.url, folder=folder, local_filename=remote.filename,
+                              sha256=remote.sha256.lower(), n_retries=n_retries, delay=1)
+    except urllib.error.ContentTooShortError as exc:
+        raise OSError(
+            f"Download of {remote.url} was truncated ({exc.reason}); nothing was kept, try "
+            f"again."
+        ) from None
+    except (urllib.error.URLError, HTTPException, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        if isinstance(exc, HTTPException) or "IncompleteRead" in type(exc).__name__:
+        if isinstance(exc, HTTPException):
             raise OSError(
-                f"Download of {remote.url} was truncated after {received} bytes ({reason!r}); "
-                f"nothing was kept, try again."
+                f"Download of {remote.url} was truncated ({reason!r}); nothing was kept, try "
+                f"again."
             ) from None
         raise OSError(
             f"Could not download {remote.url}: {reason}. If you are offline, fetch "
             f"{remote.filename} elsewhere and extract it yourself, then use load_oxford_pets."
         ) from None
-    expected_sizes = [int(v) for v in (announced, remote.size) if v is not None]
-    if any(received != size for size in expected_sizes):
-        part.unlink(missing_ok=True)
+    except OSError as exc:
+        if "SHA256" not in str(exc):
+            raise
+        raise OSError(
+            f"SHA-256 of {remote.url} is not the expected {remote.sha256} ({exc}): the file "
+            f"is corrupted or was changed upstream; it was deleted."
+        ) from None
+    path = Path(path)
+    received = path.stat().st_size
+    if remote.size is not None and received != remote.size:
+        # urlretrieve checks the announced Content-Length; this checks the known size
+        path.unlink()
         raise OSError(
             f"Download of {remote.url} was truncated or has the wrong size: got {received} "
-            f"bytes, expected {max(expected_sizes)}; nothing was kept, try again."
+            f"bytes, expected {remote.size}; nothing was kept, try again."
         )
-    if digest.hexdigest() != remote.sha256.lower():
-        part.unlink(missing_ok=True)
-        raise OSError(
-            f"SHA-256 of {remote.url} is {digest.hexdigest()}, expected {remote.sha256}: the "
-            f"file is corrupted or was changed upstream; it was deleted."
-        )
-    os.replace(part, final)
-    return final
+    return path
 
 
 def safe_extract(archive, destination):

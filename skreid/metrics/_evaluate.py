@@ -13,6 +13,8 @@ from skreid.metrics._checks import (
 )
 from skreid.metrics._ranking_engine import _evaluate_distances, _per_query_stats, _summarise
 from skreid.search._distances import BlockedDistances
+from skreid.search._query_expansion import average_query_expansion, check_query_expansion
+from skreid.search._rerank import RERANK_METRICS, check_rerank, rerank_k_reciprocal
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "precomputed")
 
@@ -52,6 +54,8 @@ def evaluate_reid(
     is_similarity=False,
     junk_id=-1,
     chunk_size=256,
+    rerank=None,
+    query_expansion=None,
 ):
     """Evaluate a re-ID embedding: CMC, rank-1/5/10, mAP and mINP in one pass.
 
@@ -92,6 +96,19 @@ def evaluate_reid(
         Gallery identity removed as junk (Market-1501 uses -1); None disables it.
     chunk_size : int, default=256
         Queries per block; memory grows as ``chunk_size * n_gallery``.
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the distances before ranking
+        (:func:`skreid.search.rerank_k_reciprocal`): True for the paper's parameters, or a
+        dict of ``k1``, ``k2``, ``lambda_value``. Needs features (not
+        ``metric="precomputed"``) and a metric among "euclidean", "sqeuclidean", "cosine".
+        It then holds the ``(n_queries, n_gallery)`` re-ranked distances (plus a few hundred
+        MB) instead of ``chunk_size`` rows. It helps multi-shot galleries (several images per
+        identity); see the user guide.
+    query_expansion : None, bool or dict, default=None
+        alpha-QE of the queries before ranking (:func:`skreid.search.average_query_expansion`):
+        True for its defaults, or a dict of ``k``, ``alpha``, ``expand_gallery``. The expanded
+        features are unit vectors, compared with ``metric`` (euclidean and cosine rank them
+        alike). Applied before ``rerank`` when both are given.
 
     Returns
     -------
@@ -144,7 +161,15 @@ def evaluate_reid(
     (1.0, 1.0, 20)
     """
     metric = _check_metric(metric)
+    rerank = check_rerank(rerank)
+    query_expansion = check_query_expansion(query_expansion)
     if metric == "precomputed":
+        if rerank is not None or query_expansion is not None:
+            raise ValueError(
+                "rerank and query_expansion need features, not metric='precomputed': pass the "
+                "query and gallery features (or re-rank the distances yourself with "
+                "skreid.search.rerank_k_reciprocal)."
+            )
         if gallery_features is not None:
             raise ValueError(
                 "gallery_features must be None with metric='precomputed': pass the "
@@ -207,6 +232,31 @@ def evaluate_reid(
     query_cameras, gallery_cameras = check_camera_pair(
         query_cameras, gallery_cameras, queries.shape[0], gallery.shape[0]
     )
+    if rerank is not None and metric not in RERANK_METRICS:
+        raise ValueError(
+            f"rerank supports metric in {list(RERANK_METRICS)}, got metric={metric!r}."
+        )
+    if query_expansion is not None:
+        queries, gallery = average_query_expansion(
+            queries, None if query_is_gallery else gallery, **query_expansion
+        )
+    if rerank is not None:
+        distances = rerank_k_reciprocal(
+            queries, None if query_is_gallery else gallery, metric=metric, **rerank
+        )
+        return _evaluate_distances(
+            distances,
+            query_ids,
+            gallery_ids,
+            query_cameras,
+            gallery_cameras,
+            max_rank=max_rank,
+            ap_mode=ap_mode,
+            is_similarity=False,
+            query_is_gallery=query_is_gallery,
+            junk_id=junk_id,
+            chunk_size=chunk_size,
+        )
     stats = _per_query_stats(
         _distance_blocks(queries, gallery, metric),
         queries.shape[0],

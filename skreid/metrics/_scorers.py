@@ -18,6 +18,8 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from skreid.metrics._checks import check_ap_mode, check_positive_int
 from skreid.metrics._classification import top_n_accuracy_score
 from skreid.metrics._evaluate import METRICS, _check_metric, evaluate_reid
+from skreid.search._query_expansion import check_query_expansion
+from skreid.search._rerank import check_rerank
 
 KINDS = ("auto", "reid", "classifier")
 _METADATA = ("cameras", "sample_weight")
@@ -76,6 +78,9 @@ class ReIDScorer:
         Distance of the re-ID path; None follows the estimator's ``metric`` if usable.
     ap_mode : {"non_interpolated", "trapezoid"}, default="non_interpolated"
         AP formula for "map".
+    rerank, query_expansion : None, bool or dict, default=None
+        Re-ID path only: k-reciprocal re-ranking and alpha-QE of the fold's leave-one-out
+        ranking, as in :func:`evaluate_reid`.
 
     Notes
     -----
@@ -85,17 +90,36 @@ class ReIDScorer:
     ``error_score``). Use folds with several images per identity.
     """
 
-    def __init__(self, statistic="cmc", n=1, kind="auto", metric=None, ap_mode="non_interpolated"):
+    def __init__(
+        self,
+        statistic="cmc",
+        n=1,
+        kind="auto",
+        metric=None,
+        ap_mode="non_interpolated",
+        rerank=None,
+        query_expansion=None,
+    ):
         self.statistic = statistic
         self.n = n
         self.kind = kind
         self.metric = metric
         self.ap_mode = ap_mode
+        self.rerank = rerank
+        self.query_expansion = query_expansion
 
     def __repr__(self):
+        extra = "".join(
+            f", {name}={getattr(self, name)!r}"
+            for name in ("rerank", "query_expansion")
+            if getattr(self, name, None) is not None
+        )
         if self.statistic == "cmc":
-            return f"make_top_n_scorer(n={self.n!r}, kind={self.kind!r}, metric={self.metric!r})"
-        return f"make_map_scorer(metric={self.metric!r}, ap_mode={self.ap_mode!r})"
+            return (
+                f"make_top_n_scorer(n={self.n!r}, kind={self.kind!r}, "
+                f"metric={self.metric!r}{extra})"
+            )
+        return f"make_map_scorer(metric={self.metric!r}, ap_mode={self.ap_mode!r}{extra})"
 
     def __call__(self, estimator, X, y, **kwargs):
         unknown = set(kwargs) - set(_METADATA)
@@ -106,7 +130,15 @@ class ReIDScorer:
         if y is None:
             raise ValueError("y (identity or class labels) is required to score, got None.")
         kind = _resolve_kind(estimator, self.kind)
+        # getattr: scorers pickled before these options existed
+        rerank = check_rerank(getattr(self, "rerank", None))
+        query_expansion = check_query_expansion(getattr(self, "query_expansion", None))
         if kind == "classifier":
+            if rerank is not None or query_expansion is not None:
+                raise ValueError(
+                    "rerank and query_expansion only apply to re-ID estimators (with "
+                    f"transform); {type(estimator).__name__} was resolved as a classifier."
+                )
             if self.statistic != "cmc":
                 raise ValueError(
                     "make_map_scorer needs a re-ID estimator (with transform); "
@@ -146,6 +178,8 @@ class ReIDScorer:
             max_rank=self.n,
             ap_mode=self.ap_mode,
             query_is_gallery=True,
+            rerank=rerank,
+            query_expansion=query_expansion,
         )
         return float(result["cmc"][self.n - 1] if self.statistic == "cmc" else result["mAP"])
 
@@ -189,12 +223,17 @@ class ReIDScorer:
         return request
 
 
+def _check_post_processing(rerank, query_expansion):
+    check_rerank(rerank)
+    check_query_expansion(query_expansion)
+
+
 def _check_kind(kind):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
 
-def make_top_n_scorer(n=1, *, kind="auto", metric=None):
+def make_top_n_scorer(n=1, *, kind="auto", metric=None, rerank=None, query_expansion=None):
     """Top-N scorer: CMC at ``n`` for re-ID embedders, top-n accuracy for classifiers.
 
     Parameters
@@ -213,6 +252,11 @@ def make_top_n_scorer(n=1, *, kind="auto", metric=None):
     metric : str or None, default=None
         Distance for the re-ID path (see :func:`evaluate_reid`); None: the final step's
         ``metric`` parameter when it has a usable one, else "euclidean".
+    rerank : None, bool or dict, default=None
+        Re-ID path: k-reciprocal re-ranking of each fold's ranking (True: k1=20, k2=6,
+        lambda_value=0.3; or a dict of them), see :func:`evaluate_reid`.
+    query_expansion : None, bool or dict, default=None
+        Re-ID path: alpha-QE (True, or a dict of ``k``, ``alpha``, ``expand_gallery``).
 
     Returns
     -------
@@ -237,10 +281,18 @@ def make_top_n_scorer(n=1, *, kind="auto", metric=None):
     _check_kind(kind)
     if metric is not None:
         _check_metric(metric)
-    return ReIDScorer(statistic="cmc", n=n, kind=kind, metric=metric)
+    _check_post_processing(rerank, query_expansion)
+    return ReIDScorer(
+        statistic="cmc",
+        n=n,
+        kind=kind,
+        metric=metric,
+        rerank=rerank,
+        query_expansion=query_expansion,
+    )
 
 
-def make_map_scorer(*, metric=None, ap_mode="non_interpolated"):
+def make_map_scorer(*, metric=None, ap_mode="non_interpolated", rerank=None, query_expansion=None):
     """mAP scorer for re-ID embedders (anything with ``transform``).
 
     The validation fold is embedded and each image ranked against the others (leave-one-out;
@@ -253,6 +305,10 @@ def make_map_scorer(*, metric=None, ap_mode="non_interpolated"):
         else "euclidean".
     ap_mode : {"non_interpolated", "trapezoid"}, default="non_interpolated"
         AP formula, see :func:`mean_average_precision`.
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of each fold's ranking, see :func:`evaluate_reid`.
+    query_expansion : None, bool or dict, default=None
+        alpha-QE of each fold's queries, see :func:`evaluate_reid`.
 
     Returns
     -------
@@ -271,4 +327,12 @@ def make_map_scorer(*, metric=None, ap_mode="non_interpolated"):
     if metric is not None:
         _check_metric(metric)
     check_ap_mode(ap_mode)
-    return ReIDScorer(statistic="map", kind="reid", metric=metric, ap_mode=ap_mode)
+    _check_post_processing(rerank, query_expansion)
+    return ReIDScorer(
+        statistic="map",
+        kind="reid",
+        metric=metric,
+        ap_mode=ap_mode,
+        rerank=rerank,
+        query_expansion=query_expansion,
+    )

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreid.search import SEARCH_METRICS, GalleryIndex
 from skreid.search import check_search_metric as check_reid_metric
+from skreid.search._rerank import check_rerank
 
 __all__ = ["ReIDMixin", "REID_METRICS", "check_reid_metric"]
 
@@ -34,6 +35,9 @@ class ReIDMixin:
       It must validate ``X`` and raise :class:`~sklearn.exceptions.NotFittedError` when unfitted.
     - A ``metric`` constructor parameter, ``"euclidean"`` or ``"cosine"``
       (see :func:`check_reid_metric`); it is read each time distances are computed.
+    - Optionally a ``rerank`` parameter (None, True or a dict, see
+      :func:`skreid.search.rerank_k_reciprocal`): when set, every query x gallery distance
+      is the k-reciprocal re-ranked one.
     - In ``fit(X, y, ...)``, after learning the embedding, a call to
       ``self._set_gallery_embeddings(embeddings_of_X, y, cameras)``: the training set becomes the
       default gallery, so the fitted estimator is a closed-set classifier. That call validates
@@ -164,7 +168,11 @@ class ReIDMixin:
     def _distance_blocks(self, X):
         """Yield ``(rows, distances)`` blocks of the query x gallery distance matrix."""
         queries = self._gallery_queries(X)  # checks fitted first
-        yield from self.gallery_index_.distance_blocks(queries)
+        yield from self.gallery_index_.distance_blocks(queries, rerank=self._rerank_params())
+
+    def _rerank_params(self):
+        # getattr: estimators without (or pickled before) the rerank parameter
+        return check_rerank(getattr(self, "rerank", None))
 
     def gallery_distances(self, X):
         """Distances from each image of ``X`` to every gallery image.
@@ -210,7 +218,7 @@ class ReIDMixin:
             )
         # ties in distance go to the earlier gallery image (GalleryIndex's exact search)
         queries = self._gallery_queries(X)
-        result = self.gallery_index_.search(queries, n_neighbors)
+        result = self.gallery_index_.search(queries, n_neighbors, rerank=self._rerank_params())
         return (result.distances, result.positions) if return_distance else result.positions
 
     # ----------------------------------------------------------- classification

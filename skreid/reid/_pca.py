@@ -10,6 +10,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skreid.reid._base import ReIDMixin, check_reid_metric
+from skreid.search._rerank import check_rerank
 from skreid.utils import check_image_size, check_images
 
 __all__ = ["PCAReID"]
@@ -88,6 +89,11 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Scale components to unit variance.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery matching distance.
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
+        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
+        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
+        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
@@ -141,6 +147,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         *,
         whiten=False,
         metric="euclidean",
+        rerank=None,
         image_size=None,
         grayscale=False,
         image_shape=None,
@@ -152,6 +159,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.whiten = whiten
         self.metric = metric
+        self.rerank = rerank
         self.image_size = image_size
         self.grayscale = grayscale
         self.image_shape = image_shape
@@ -173,6 +181,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         elif not 0 < n <= 1:
             raise ValueError(f"n_components as a variance fraction must be in (0, 1], got {n!r}.")
         check_reid_metric(self.metric)
+        check_rerank(self.rerank)
         if self.image_size is not None:
             check_image_size(self.image_size, "image_size")
         if self.projection not in _PROJECTIONS:

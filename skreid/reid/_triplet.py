@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid.reid._base import ReIDMixin, check_reid_metric
+from skreid.search._rerank import check_rerank
 from skreid.utils import check_image_size, check_images
 
 __all__ = ["TripletEmbedder", "TRIPLET_PRESETS"]
@@ -149,6 +150,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         so both views are in-distribution and their mean is a less noisy descriptor.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
+    rerank : None, bool or dict, default=None
+        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
+        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
+        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
+        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): slower per batch, faster for tiny problems.
     random_state : int, RandomState or None, default=None
@@ -219,6 +225,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         patience=10,
         flip_test=True,
         metric="euclidean",
+        rerank=None,
         run_eagerly=False,
         random_state=None,
         verbose=0,
@@ -253,6 +260,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.patience = patience
         self.flip_test = flip_test
         self.metric = metric
+        self.rerank = rerank
         self.run_eagerly = run_eagerly
         self.random_state = random_state
         self.verbose = verbose
@@ -404,6 +412,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
                     f"'imagenet' or None."
                 )
         check_reid_metric(self.metric)
+        check_rerank(self.rerank)
         if self.loss != "random_triplet":
             k = self.images_per_identity
             if k < 2 or self.batch_size % k or self.batch_size // k < 2:

@@ -33,9 +33,9 @@ def _check_metadata(metadata):
 
 def _describe(estimator, metadata):
     out = dict(metadata)
-    out["model"] = {"class": _facts.estimator_facts(estimator)["class"],
-                    "params": _facts.describe_params(estimator),
-                    "facts": _facts.estimator_facts(estimator)}
+    facts = _facts.estimator_facts(estimator)
+    out["model"] = {"class": facts["class"], "params": _facts.describe_params(estimator),
+                    "facts": facts}
     out["task"] = _facts.task(estimator)
     out["versions"] = _facts.versions()
     out.setdefault("hardware", _facts.hardware())
@@ -110,8 +110,26 @@ def save(estimator, path, *, metadata=None):
     return card
 
 
+# pickle protocols 2-5 open with these bytes; a pickled Keras estimator also ends with the zip
+# of its network, which would make it look like a (broken) zip archive
+_PICKLE_OPENINGS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
 def _read(path):
-    archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
+    where = os.fspath(path)
+    if os.path.isfile(where):
+        with open(where, "rb") as fh:
+            opening = fh.read(2)
+        if opening in _PICKLE_OPENINGS:
+            raise UnsafeArchiveError(
+                f"{where}: a pickle (or joblib) file, not a skreid model. skreid never loads "
+                "pickles: they can run arbitrary code. If you wrote it yourself, load it with "
+                "pickle/joblib and save it with skreid.save."
+            )
+    try:
+        archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
+    except RecursionError:  # JSON nested thousands deep: a crafted file, not a model
+        raise UnsafeArchiveError(f"{where}: manifest.json is nested too deeply.") from None
     meta = archive.meta
     if not isinstance(meta, dict) or not isinstance(meta.get("estimator"), dict) \
             or not isinstance(meta.get("metadata"), dict):
@@ -138,7 +156,10 @@ def load(path):
     """
     archive = _read(path)
     decoder = Decoder(os.fspath(path), archive.arrays, archive.files)
-    return decoder.decode(archive.meta["estimator"], "estimator")
+    try:
+        return decoder.decode(archive.meta["estimator"], "estimator")
+    except RecursionError:
+        raise UnsafeArchiveError(f"{os.fspath(path)}: the model is nested too deeply.") from None
 
 
 def read_metadata(path):

@@ -39,6 +39,9 @@ class Encoder:
         self.arrays = {}
         self.files = {}
         self.has_keras = False
+        # one member per array object: the gallery index and the estimator share their
+        # embeddings, stored once and shared again after loading
+        self._seen = {}
 
     def encode(self, value, path):
         if value is None or isinstance(value, (bool, str)):
@@ -103,6 +106,9 @@ class Encoder:
         return dtype.str
 
     def _array(self, value, path):
+        if id(value) in self._seen:
+            return dict(self._seen[id(value)][1])
+        original = value
         tag = {TAG: "ndarray"}
         if value.dtype == object:
             # labels as Python strings (LabelEncoder on a list of names): store them as a
@@ -125,10 +131,14 @@ class Encoder:
         name = str(len(self.arrays))
         self.arrays[name] = value
         tag["array"] = name
-        return tag
+        self._seen[id(original)] = (original, tag)  # keeps the object alive: ids stay unique
+        return dict(tag)
 
     def _estimator(self, obj, entry, path):
-        params = obj.get_params(deep=False)
+        if entry.param_names is None:
+            params = obj.get_params(deep=False)
+        else:
+            params = {name: getattr(obj, name) for name in entry.param_names}
         here = f"{path}<{type(obj).__name__}>"
         enc_params = {}
         for key, value in params.items():
@@ -154,6 +164,7 @@ class Decoder:
         self.where = where
         self.arrays = arrays
         self.files = files
+        self._decoded = {}
 
     def fail(self, path, message):
         raise UnsafeArchiveError(f"{self.where}: {path}: {message}")
@@ -203,10 +214,11 @@ class Decoder:
         return out
 
     def _tag_ndarray(self, value, path):
-        array = self._member(self.arrays, value["array"], path)
-        if value.get("object"):
-            array = array.astype(object)
-        return array
+        key = (value["array"], bool(value.get("object")))
+        if key not in self._decoded:
+            array = self._member(self.arrays, value["array"], path)
+            self._decoded[key] = array.astype(object) if key[1] else array
+        return self._decoded[key]
 
     def _tag_scalar(self, value, path):
         item = value["value"]
@@ -259,4 +271,6 @@ class Decoder:
                 self.fail(here, f"invalid attribute name {key!r}.")
             # straight into the instance dict: no property or __setattr__ of the class runs
             obj.__dict__[key] = self.decode(item, f"{here}.{key}")
+        for key in entry.transient:
+            obj.__dict__[key] = None
         return obj

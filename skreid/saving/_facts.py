@@ -125,7 +125,8 @@ def estimator_facts(estimator):
 
 
 def describe_params(estimator):
-    """``get_params(deep=False)`` as readable JSON (nested estimators by their class name)."""
+    """``get_params()`` as readable JSON: a Pipeline's steps by their class name, then each
+    step's parameters as ``step__param``."""
     def show(value):
         if hasattr(value, "get_params"):
             return type(value).__name__
@@ -137,4 +138,4 @@ def describe_params(estimator):
             return value
         return repr(_plain(value))
 
-    return {k: show(v) for k, v in estimator.get_params(deep=False).items()}
+    return {k: show(v) for k, v in estimator.get_params(deep=True).items()}

@@ -93,7 +93,13 @@ def model_from_bytes(data, where):
     check_keras_bytes(data, where)
     from skreid._keras._base import _register_custom_objects, import_keras
 
-    keras = import_keras()
+    try:
+        keras = import_keras()
+    except ImportError:
+        raise ImportError(
+            f"{where} is a Keras network: install Keras and TensorFlow to load it "
+            "(pip install 'skreid[tf-cpu]'), or use an ONNX export with skreid.runtime."
+        ) from None
     _register_custom_objects()
     with tempfile.TemporaryDirectory(prefix="skreid_load_") as tmp:
         path = os.path.join(tmp, "model.keras")

@@ -4,8 +4,9 @@ A file names each estimator by a public name (``"skreid.reid.PCAReID"``); loadin
 name up *here* and imports only the module this table gives for it, so a file can never make
 skreid import or construct anything outside this list. Saving refuses any other type.
 
-Each entry is small: where the class lives, and which instance attributes are caches to leave
-out of the file (rebuilt lazily, like ``TripletEmbedder._embedder``). What to save is the same
+Each entry is small: where the class lives, which instance attributes are caches to leave out
+of the file (set to None on load and rebuilt lazily, like ``TripletEmbedder._embedder``), and
+for a class without ``get_params`` the names of its constructor parameters. What to save is the same
 for every class (its ``get_params(deep=False)`` and every other instance attribute, see
 :mod:`skreid.saving._codec`); how to rebuild is ``cls(**params)`` and the attributes set back.
 """
@@ -24,7 +25,9 @@ class Entry(NamedTuple):
     name: str  # the stable name written in files
     module: str  # imported on load (lazily: it must not import TensorFlow at module level)
     attr: str
-    transient: tuple = ()  # instance attributes left out of the file (caches)
+    transient: tuple = ()  # instance attributes left out of the file, None on load (caches)
+    #: constructor parameters of a class that is not an estimator (no ``get_params``)
+    param_names: tuple | None = None
 
 
 def _entries():
@@ -56,6 +59,13 @@ def _entries():
     out = {}
     for name, module, attr in skreid + sklearn:
         out[name] = Entry(name, module, attr)
+    # the gallery index inside every re-ID estimator; its faiss index (a SWIG object) is a
+    # cache the index rebuilds from the embeddings on the first search
+    out["skreid.search.GalleryIndex"] = Entry(
+        "skreid.search.GalleryIndex", "skreid.search", "GalleryIndex",
+        transient=("_faiss", "_faiss_info"),
+        param_names=("metric", "backend", "faiss_params", "model_fingerprint"),
+    )
     return out
 
 

@@ -1,5 +1,6 @@
 """Search a gallery: :class:`GalleryIndex` (exact blocked search or faiss) and the one
-query x gallery distance computation every part of skreid uses.
+query x gallery distance computation every part of skreid uses; k-reciprocal re-ranking
+(:func:`rerank_k_reciprocal`, in bounded memory) and alpha-QE (:func:`average_query_expansion`).
 
 Pure NumPy at its core (faiss is imported only by ``backend="faiss"``); it imports no
 estimator, so the re-ID estimators and the metrics can build on it.
@@ -14,6 +15,8 @@ from skreid.search._distances import (
 from skreid.search._exact import exact_search
 from skreid.search._faiss import FAISS_DEFAULTS
 from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
+from skreid.search._query_expansion import average_query_expansion
+from skreid.search._rerank import rerank_k_reciprocal
 
 __all__ = [
     "GalleryIndex",
@@ -25,4 +28,6 @@ __all__ = [
     "check_search_metric",
     "SEARCH_METRICS",
     "FAISS_DEFAULTS",
+    "average_query_expansion",
+    "rerank_k_reciprocal",
 ]

@@ -8,7 +8,8 @@ import numpy as np
 
 from skreid.search import _faiss
 from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
-from skreid.search._exact import exact_search
+from skreid.search._exact import exact_search, topk_rows
+from skreid.search._rerank import check_rerank, rerank_k_reciprocal
 from skreid.utils import read_archive, write_archive
 
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
@@ -279,12 +280,29 @@ class GalleryIndex:
         return BlockedDistances(Q, self.embeddings, self.metric, gallery_sq_norms=self._sq_norms,
                                 gallery_normalized=True)
 
-    def distance_blocks(self, queries):
-        """Yield ``(rows, distances)``: blocks of the full query x gallery distance matrix."""
-        yield from self.distances(queries).row_blocks()
+    def distance_blocks(self, queries, *, rerank=None):
+        """Yield ``(rows, distances)``: blocks of the full query x gallery distance matrix.
+
+        ``rerank`` (None, True or a dict of k1, k2, lambda_value): the k-reciprocal re-ranked
+        distances instead, computed for all queries at once (see :meth:`search`).
+        """
+        params = check_rerank(rerank)
+        blocked = self.distances(queries)
+        if params is None:
+            yield from blocked.row_blocks()
+            return
+        reranked = self._reranked(blocked, params)
+        step = blocked.rows_per_block()
+        for start in range(0, blocked.n_queries, step):
+            rows = slice(start, min(start + step, blocked.n_queries))
+            yield rows, reranked[rows]
+
+    def _reranked(self, blocked, params):
+        return rerank_k_reciprocal(blocked.queries, self.embeddings, metric=self.metric,
+                                   **params).astype(blocked.queries.dtype, copy=False)
 
     def search(self, queries, k=10, *, exclude_same_camera=False, query_cameras=None,
-               query_ids=None):
+               query_ids=None, rerank=None):
         """The ``k`` nearest gallery items of each query, best first.
 
         Parameters
@@ -299,6 +317,12 @@ class GalleryIndex:
             well, only items of the query's identity *and* camera are left out (the
             Market-1501 evaluation rule). Unknown cameras (-1) and ids are never excluded.
         query_cameras, query_ids : array-like of shape (n_queries,), optional
+        rerank : None, bool or dict, default=None
+            k-reciprocal re-ranking (:func:`skreid.search.rerank_k_reciprocal`; True: k1=20,
+            k2=6, lambda_value=0.3, or a dict of them): ``distances`` are then the re-ranked
+            ones. Computed exactly against the whole gallery whatever the backend, for all
+            queries at once (the queries are each other's neighbours): its cost grows with
+            ``(n_queries + len(index)) ** 2``, fine up to galleries of some tens of thousands.
 
         Returns
         -------
@@ -308,9 +332,17 @@ class GalleryIndex:
             items the row ends with ``inf`` / -1 / ``""``.
         """
         k = _check_k(k, len(self))
+        params = check_rerank(rerank)
         blocked = self.distances(queries)
         groups = self._exclusion(blocked.n_queries, exclude_same_camera, query_cameras, query_ids)
-        if self.backend == "faiss":
+        if params is not None:
+            dist = self._reranked(blocked, params)
+            mask = groups and groups["mask"](slice(None), slice(None))
+            if mask is not None:
+                dist[mask] = np.inf
+            dist, pos = topk_rows(dist, k)
+            pos[np.isinf(dist)] = -1
+        elif self.backend == "faiss":
             self.build()
             dist, pos = _faiss.faiss_search(self._faiss, self._faiss_info, blocked.queries, k,
                                             self.metric, groups and groups["groups"])

@@ -1,0 +1,290 @@
+"""Embed a collection of image files in parallel on a Dask cluster (or in this process)."""
+
+import math
+import os
+import threading
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["EmbeddedImages", "embed_images", "load_model_file"]
+
+# per process: models loaded from files (one load per worker, reused by every task) and one
+# lock per model, because a worker with nthreads > 1 runs tasks concurrently and an estimator's
+# transform may build lazy caches (e.g. TripletEmbedder's inference network)
+_MODEL_CACHE = {}
+_CACHE_LOCK = threading.Lock()
+_MODEL_LOCKS = {}
+
+
+class EmbeddedImages(NamedTuple):
+    """What :func:`embed_images` returns: ``embeddings`` row ``i`` belongs to ``keys[i]``."""
+
+    embeddings: np.ndarray
+    keys: list
+
+
+class _ModelFile(NamedTuple):
+    """A model each worker loads itself (once) from a file it can read, with ``loader``."""
+
+    path: str
+    loader: object
+
+
+def load_model_file(path):
+    """Default loader of :func:`embed_images`: a model file -> an object with ``transform``.
+
+    ``*.onnx`` files open with ``skreid.runtime.OnnxEmbedder`` (onnxruntime, no TensorFlow);
+    anything else with ``skreid.load`` (skreid's safe model format, never a pickle).
+
+    Parameters
+    ----------
+    path : str
+        The model file, readable where this runs (on each worker).
+
+    Returns
+    -------
+    model : object with ``transform(images)``
+    """
+    import skreid
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
+    if path.lower().endswith(".onnx"):
+        try:
+            from skreid.runtime import OnnxEmbedder
+        except ImportError as exc:
+            raise ImportError(f"Cannot open ONNX model {path!r}: skreid.runtime is not "
+                              f"available ({exc}); pip install 'skreid[runtime]'.") from exc
+        return OnnxEmbedder(path)
+    if not hasattr(skreid, "load") and "load" not in getattr(skreid, "_LAZY", {}):
+        raise ImportError(f"Cannot open model file {path!r}: this skreid has no skreid.load; "
+                          "pass a fitted estimator or a loader= callable instead.")
+    return skreid.load(path)
+
+
+def _cached_model(spec):
+    stat = os.stat(spec.path) if os.path.exists(spec.path) else None
+    key = (os.path.abspath(spec.path), stat and stat.st_mtime_ns, stat and stat.st_size,
+           getattr(spec.loader, "__module__", None),
+           getattr(spec.loader, "__qualname__", repr(spec.loader)))
+    with _CACHE_LOCK:
+        if key not in _MODEL_CACHE:
+            model = spec.loader(spec.path)
+            if not hasattr(model, "transform"):
+                raise TypeError(f"The loader of {spec.path!r} returned "
+                                f"{type(model).__name__}, which has no transform method.")
+            # a changed file replaces its older version instead of piling up
+            for old in [k for k in _MODEL_CACHE if k[0] == key[0]]:
+                del _MODEL_CACHE[old]
+            _MODEL_CACHE[key] = model
+        return _MODEL_CACHE[key]
+
+
+def _model_lock(model):
+    with _CACHE_LOCK:
+        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
+
+
+def _input_size(model):
+    """(h, w) the model was fitted on (the first pipeline step's ``input_shape_``), or None."""
+    while hasattr(model, "steps"):
+        model = model.steps[0][1]
+    shape = getattr(model, "input_shape_", None)
+    return None if shape is None or len(shape) < 2 else (int(shape[0]), int(shape[1]))
+
+
+def _read_image(path, size):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"Could not read image file {path!r}: {exc}") from None
+
+
+def _embed_chunk(paths, model, per_batch, image_size):
+    """One task: read ``paths`` and embed them in batches; rows in the order of ``paths``."""
+    if isinstance(model, _ModelFile):
+        model = _cached_model(model)
+    size = image_size if image_size is not None else _input_size(model)
+    lock = _model_lock(model)
+    out = []
+    for start in range(0, len(paths), per_batch):
+        batch = [_read_image(p, size) for p in paths[start:start + per_batch]]
+        shapes = {b.shape for b in batch}
+        if len(shapes) > 1:
+            raise ValueError(f"Images of different sizes {sorted(shapes)} in one batch (e.g. "
+                             f"{paths[start]!r}): pass image_size=(height, width).")
+        with lock:
+            out.append(np.asarray(model.transform(np.stack(batch))))
+    return np.concatenate(out)
+
+
+def _check_args(model, paths, batch_size, partitions, image_size, loader):
+    if isinstance(model, (str, os.PathLike)):
+        model = _ModelFile(os.fspath(model), loader or load_model_file)
+    elif not hasattr(model, "transform"):
+        raise TypeError(f"model must be a fitted estimator with transform or a model file "
+                        f"path, got {type(model).__name__}.")
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("paths must be a list of image file paths, not one path; "
+                        "list a folder with e.g. sorted(pathlib.Path(folder).glob('*.jpg')).")
+    keys = []
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"paths must hold str or os.PathLike, got {p!r}.")
+        keys.append(os.fspath(p))
+    if not keys:
+        raise ValueError("paths is empty: nothing to embed.")
+    if len(set(keys)) != len(keys):
+        seen = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))
+        raise ValueError(f"paths holds {dup!r} more than once; every key must be unique.")
+    for name, value in (("batch_size", batch_size), ("partitions", partitions)):
+        if value is None and name == "partitions":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if image_size is not None:
+        if (len(image_size) != 2 or any(isinstance(v, bool) or int(v) != v or v < 1
+                                        for v in image_size)):
+            raise ValueError(f"image_size must be (height, width) positive ints or None, "
+                             f"got {image_size!r}.")
+        image_size = (int(image_size[0]), int(image_size[1]))
+    n_parts = partitions or math.ceil(len(keys) / batch_size)
+    chunks = [list(c) for c in np.array_split(np.asarray(keys, dtype=object),
+                                              min(n_parts, len(keys)))]
+    return model, keys, chunks, int(batch_size), image_size
+
+
+def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
+                 image_size=None, loader=None, timeout=10):
+    """Embed image files with a fitted model, spread over the workers of a Dask cluster.
+
+    The paths are cut into ``partitions`` contiguous chunks, one Dask task each; a task reads
+    its images (on the worker: the files must be readable there, e.g. a shared folder) and
+    embeds them ``batch_size`` at a time. Each worker holds the model once: a fitted
+    estimator is one key of the task graph, sent once to each worker that needs it; a model
+    *file* is loaded once per worker process and reused by all its tasks. The result is
+    complete or an exception: a task lost with a dying worker is re-run by Dask elsewhere,
+    and a task that keeps killing workers (``distributed.KilledWorker``) or fails raises,
+    so no partial result reaches an index.
+
+    Parameters
+    ----------
+    model : estimator with ``transform``, str or os.PathLike
+        A fitted estimator (``PCAReID``, a ``make_classical_reid()`` pipeline,
+        ``TripletEmbedder``, ``skreid.runtime.OnnxEmbedder``), or the path of a model file
+        each worker opens with ``loader``.
+    paths : sequence of str or os.PathLike
+        Image files; each becomes one key (``os.fspath``), so they must be unique.
+    client : distributed.Client, str or None, default=None
+        A Dask client, a scheduler address (connected, then closed; a clear
+        ``ConnectionError`` after ``timeout`` s if no scheduler answers), or None: run in
+        this process (no Dask needed).
+    batch_size : int, default=256
+        Images decoded and embedded at once (bounds each worker's memory).
+    partitions : int or None, default=None
+        Number of tasks; None: one per ``batch_size`` images. Fewer, larger partitions
+        cost less scheduling; more balance the load better.
+    image_size : (int, int) or None, default=None
+        ``(height, width)`` every image is resized to; None: the size the model was fitted
+        on (its ``input_shape_``) or, if it records none, the files' own size.
+    loader : callable or None, default=None
+        ``loader(path) -> model`` for a model file; None: :func:`load_model_file`
+        (``skreid.load``, or ``skreid.runtime.OnnxEmbedder`` for ``*.onnx``).
+    timeout : float, default=10
+        Seconds to wait for a scheduler (``client`` given as an address) and for at least
+        one worker.
+
+    Returns
+    -------
+    result : EmbeddedImages
+        ``(embeddings, keys)``: an ``(n, d)`` array and the list of keys, both in the order
+        of ``paths``; feed them to a gallery index.
+
+    Raises
+    ------
+    ValueError
+        An image that cannot be read (the message names the file), bad arguments.
+    ConnectionError
+        No scheduler at ``client``'s address, or no worker, within ``timeout`` seconds.
+    RuntimeError
+        A task kept killing its workers; the message names the partition's first file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> from skreid.datasets import make_people
+    >>> from skreid.parallel import embed_images
+    >>> from skreid.reid import PCAReID
+    >>> people = make_people(n_identities=6, n_images_per_identity=4, image_shape=(32, 16, 3),
+    ...                      random_state=0)
+    >>> model = PCAReID(n_components=5).fit(people.images, people.person_ids)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> paths = []
+    >>> for i, image in enumerate(people.images):
+    ...     paths.append(folder / f"{i:03d}.png")
+    ...     Image.fromarray(image).save(paths[-1])
+    >>> embeddings, keys = embed_images(model, paths, batch_size=8)
+    >>> embeddings.shape, keys[0].endswith("000.png")
+    ((24, 5), True)
+    """
+    model, keys, chunks, batch_size, image_size = _check_args(
+        model, paths, batch_size, partitions, image_size, loader)
+    if client is None:
+        parts = [_embed_chunk(c, model, batch_size, image_size) for c in chunks]
+        return EmbeddedImages(np.concatenate(parts), keys)
+    from skreid.parallel._dask import TensorFlowThreads, get_client
+
+    client, owned = get_client(client, timeout=timeout)
+    try:
+        return EmbeddedImages(_run_on_cluster(client, model, chunks, batch_size, image_size,
+                                              timeout, TensorFlowThreads), keys)
+    finally:
+        if owned:
+            client.close()
+
+
+def _run_on_cluster(client, model, chunks, batch_size, image_size, timeout, plugin):
+    import uuid
+
+    import dask
+    import distributed
+
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, OSError):
+        raise ConnectionError(f"The Dask scheduler at {client.scheduler.address!r} has no "
+                              f"worker after {timeout:g} s: start some with `dask worker "
+                              f"{client.scheduler.address}`.") from None
+    client.register_plugin(plugin())
+    token = uuid.uuid4().hex[:12]
+    # the model is one key of the graph (not scattered data): a worker that needs it gets a
+    # copy from a peer or from the graph, so it survives the death of every worker holding it
+    model = dask.delayed(model, name=f"skreid-model-{token}", traverse=False)
+    embed = dask.delayed(_embed_chunk, pure=False)
+    tasks = [embed(chunk, model, batch_size, image_size,
+                   dask_key_name=f"skreid-embed-{token}-{i}") for i, chunk in enumerate(chunks)]
+    futures = client.compute(tasks)
+    try:
+        parts = client.gather(futures)
+    except (distributed.KilledWorker, distributed.client.FutureCancelledError) as exc:
+        key = getattr(exc, "task", None) or getattr(exc, "key", None)
+        index = next((i for i, f in enumerate(futures) if f.key == key), None)
+        where = "" if index is None else f" (partition {index}, first file {chunks[index][0]!r})"
+        last = getattr(getattr(exc, "last_worker", None), "address", None)
+        raise RuntimeError(
+            f"embed_images failed: a task{where} killed every worker that ran it"
+            f"{f' (the last was {last})' if last else ''}; nothing was returned. Check the "
+            f"workers' logs (memory limit?). Dask said: {exc}"
+        ) from exc
+    finally:
+        client.cancel(futures)
+    return np.concatenate(parts)

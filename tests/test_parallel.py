@@ -1,0 +1,338 @@
+"""skreid on a real Dask cluster: model selection equals the local run, embed_images equals the
+local transform, a worker killed mid-job, no scheduler at an address.
+
+One ``distributed.LocalCluster`` (2 worker processes, 1 thread each, on 127.0.0.1) serves the
+module; the Keras tests are marked slow (each worker imports TensorFlow).
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    cross_validate,
+)
+
+from skreid.datasets import make_people, make_pets
+from skreid.metrics import make_map_scorer, make_top_n_scorer
+from skreid.model_selection import IdentityKFold
+from skreid.parallel import embed_images
+from skreid.reid import PCAReID, make_classical_reid
+
+distributed = pytest.importorskip("distributed")
+
+SCORING = {"top1": make_top_n_scorer(1), "map": make_map_scorer()}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import dask
+
+    # a task may see one worker die under it (the kill test), not two (the poison test)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  memory_limit="3GiB", silence_logs=40) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with distributed.Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def people():
+    return make_people(n_identities=24, n_images_per_identity=4, n_cameras=2,
+                       image_shape=(32, 16, 3), random_state=0)
+
+
+def _on_dask(search, *args, **kwargs):
+    with joblib.parallel_config(backend="dask"):
+        return search(*args, **kwargs)
+
+
+def _scores(cv_results):
+    return {k: np.asarray(v) for k, v in cv_results.items()
+            if k.startswith(("mean_test", "std_test", "split", "rank_test"))}
+
+
+def _assert_same_search(local, remote, exact=True):
+    assert local.best_params_ == remote.best_params_
+    for key, value in _scores(local.cv_results_).items():
+        if exact:
+            np.testing.assert_array_equal(remote.cv_results_[key], value, err_msg=key)
+        else:
+            np.testing.assert_allclose(remote.cv_results_[key], value, atol=1e-6, err_msg=key)
+
+
+# ------------------------------------------------------------------ model selection
+def test_grid_search_pca_reid_on_dask_equals_local(client, people):
+    X, y = people.images, people.person_ids
+
+    def search():
+        return GridSearchCV(PCAReID(grayscale=True, random_state=0),
+                            {"n_components": [5, 0.9], "whiten": [False, True]},
+                            scoring=SCORING, refit="top1", cv=IdentityKFold(3), n_jobs=-1)
+
+    local = search().fit(X, y)
+    remote = _on_dask(search().fit, X, y)
+    _assert_same_search(local, remote)
+    np.testing.assert_array_equal(remote.best_estimator_.transform(X),
+                                  local.best_estimator_.transform(X))
+    # the tasks really ran on the workers: each has PCAReID's module imported
+    assert all(client.run(lambda: "skreid.reid._pca" in sys.modules).values())
+
+
+def test_randomized_search_and_cross_validate_classical_pipeline_on_dask(client, people):
+    X, y = people.images, people.person_ids
+
+    def search():
+        return RandomizedSearchCV(
+            make_classical_reid(cell_size=4, n_scales=2),
+            {"reid__n_components": [8, 16, 24], "reid__projection": ["xqda", "lda", None],
+             "lomo__hsv_bins": [4, 8]},
+            n_iter=4, scoring=SCORING, refit="map", cv=IdentityKFold(3), random_state=0,
+            n_jobs=-1)
+
+    local = search().fit(X, y)
+    remote = _on_dask(search().fit, X, y)
+    _assert_same_search(local, remote)
+
+    pipe = make_classical_reid(16, cell_size=4, n_scales=2)
+    kw = dict(scoring=SCORING, cv=IdentityKFold(4), n_jobs=-1)
+    local_cv = cross_validate(pipe, X, y, **kw)
+    remote_cv = _on_dask(cross_validate, pipe, X, y, **kw)
+    for key in ("test_top1", "test_map"):
+        np.testing.assert_array_equal(remote_cv[key], local_cv[key])
+
+
+def _tiny_triplet(**params):
+    from skreid.reid import TripletEmbedder
+
+    base = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
+                images_per_identity=2, validation_fraction=0.0, augment=False,
+                random_state=0)
+    return TripletEmbedder(**{**base, **params})
+
+
+def _fit_embed(estimator, X, y):
+    """A worker task: fit, embed, and report the TF pools and what the fit left behind."""
+    import tensorflow as tf
+
+    Z = estimator.fit(X, y).transform(X)
+    threads = (tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads())
+    return Z, threads, float(np.random.rand())  # noqa: NPY002 (the global RNG must be untouched)
+
+
+@pytest.mark.slow
+def test_triplet_embedder_on_a_worker_repeats_and_matches_local(client, people):
+    X, y = people.images, people.person_ids
+    est = _tiny_triplet(epochs=2)
+    worker = sorted(client.scheduler_info()["workers"])[0]
+    runs = [client.submit(_fit_embed, est, X, y, workers=[worker], pure=False).result()
+            for _ in range(2)]
+    # two tasks in one worker process: no state leaks from the first into the second
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    # the worker's share: 1 thread (threads_per_worker=1) in both TensorFlow pools
+    assert runs[0][1] == (1, 1)
+    # the seeded fit restored the worker's global NumPy RNG (same draw after each task)
+    client.submit(np.random.seed, 123, workers=[worker], pure=False).result()
+    a = client.submit(_fit_embed, est, X, y, workers=[worker], pure=False).result()[2]
+    client.submit(np.random.seed, 123, workers=[worker], pure=False).result()
+    b = client.submit(np.random.rand, workers=[worker], pure=False).result()
+    assert a == b
+    # the first task ran in a fresh worker process; this process may have trained others:
+    # equal within float rounding (TensorFlow has more threads here)
+    local = est.fit(X, y).transform(X)
+    np.testing.assert_allclose(runs[0][0], local, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_grid_search_keras_estimators_on_dask_match_local(client, people):
+    X, y = people.images, people.person_ids
+    triplet = GridSearchCV(_tiny_triplet(), {"margin": [0.3, 1.0], "embedding_dim": [8, 16]},
+                           scoring=SCORING, refit="top1", cv=IdentityKFold(2), n_jobs=-1)
+    local = triplet.fit(X, y)
+    local_results = _scores(local.cv_results_)
+    remote = _on_dask(GridSearchCV(**triplet.get_params(deep=False)).fit, X, y)
+    assert remote.best_params_ == local.best_params_
+    for key, value in local_results.items():
+        np.testing.assert_allclose(remote.cv_results_[key], value, atol=1e-6, err_msg=key)
+
+    from skreid.pets import MultiTaskPetNet
+
+    pets = make_pets(n_samples=48, n_classes=3, image_size=16, random_state=0)
+    net = MultiTaskPetNet(image_size=16, width=4, depth=2, epochs=2, batch_size=16,
+                          augment=False, random_state=0)
+    search = GridSearchCV(net, {"width": [2, 4]}, scoring=make_top_n_scorer(1),
+                          cv=KFold(2, shuffle=True, random_state=0), n_jobs=-1)
+    local = search.fit(pets.images, pets.labels)
+    local_results = _scores(local.cv_results_)
+    remote = _on_dask(GridSearchCV(**search.get_params(deep=False)).fit, pets.images,
+                      pets.labels)
+    assert remote.best_params_ == local.best_params_
+    for key, value in local_results.items():
+        np.testing.assert_allclose(remote.cv_results_[key], value, atol=1e-6, err_msg=key)
+
+
+# ------------------------------------------------------------------ embed_images
+@pytest.fixture(scope="module")
+def image_files(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("crops")
+    people = make_people(n_identities=50, n_images_per_identity=6, n_cameras=3,
+                         image_shape=(32, 16, 3), random_state=1)
+    paths = []
+    for i, image in enumerate(people.images):
+        paths.append(str(folder / f"{i:04d}_c{people.camera_ids[i]}.png"))
+        Image.fromarray(image).save(paths[-1])
+    # shuffled: the result must follow the order given, not the names
+    order = np.random.default_rng(0).permutation(len(paths))
+    return [paths[i] for i in order], people.images[order], people.person_ids[order]
+
+
+@pytest.fixture(scope="module")
+def fitted(people):
+    return make_classical_reid(16, cell_size=4, n_scales=2).fit(people.images,
+                                                                people.person_ids)
+
+
+def test_embed_images_on_dask_equals_local_transform(client, image_files, fitted):
+    paths, images, _ = image_files
+    assert len(paths) == 300
+    expected = fitted.transform(images)
+    result = embed_images(fitted, paths, client, batch_size=32)
+    assert result.keys == paths
+    # float32 BLAS rounds differently for other batch sizes and thread counts: 1e-5 is tight
+    # for these unit-scale features, and far below what a wrong row order would give
+    np.testing.assert_allclose(result.embeddings, expected, rtol=1e-5, atol=1e-5)
+    # in this process (client=None), with other partitions: the same rows
+    emb, keys = embed_images(fitted, paths, batch_size=50, partitions=3)
+    assert keys == paths
+    np.testing.assert_allclose(emb, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_embed_images_loads_a_model_file_once_per_worker(client, image_files, fitted,
+                                                         tmp_path):
+    paths, images, _ = image_files
+    model_file = str(tmp_path / "model.bin")
+    joblib.dump(fitted, model_file)  # a test-only loader: trusted file written just now
+    result = embed_images(model_file, paths[:64], client, batch_size=8, loader=_counted_load)
+    np.testing.assert_allclose(result.embeddings, fitted.transform(images[:64]), atol=1e-5)
+    loads = client.run(_load_count)
+    assert sum(loads.values()) <= 2 and all(n <= 1 for n in loads.values()), loads
+
+
+_LOADS = []
+
+
+def _counted_load(path):
+    _LOADS.append(path)
+    return joblib.load(path)
+
+
+def _load_count():
+    return len(_LOADS)
+
+
+def test_embed_images_names_the_unreadable_file(client, image_files, fitted, tmp_path):
+    paths, _, _ = image_files
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    for where in (client, None):
+        with pytest.raises(ValueError, match="broken.jpg"):
+            embed_images(fitted, [*paths[:20], str(bad), *paths[20:40]], where, batch_size=8)
+    with pytest.raises(ValueError, match="more than once"):
+        embed_images(fitted, [paths[0], paths[0]], client)
+    with pytest.raises(ValueError, match="batch_size"):
+        embed_images(fitted, paths, client, batch_size=0)
+
+
+def test_embed_images_without_a_scheduler_fails_fast():
+    with socket.socket() as sock:  # a port on which nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError, match=f"No Dask scheduler answered at.*{port}"):
+        embed_images(PCAReID(), ["a.png"], f"tcp://127.0.0.1:{port}", timeout=2)
+    assert time.perf_counter() - start < 15
+
+
+class SlowReID:
+    """A model whose transform is slow enough to kill a worker mid-job (pickled by value)."""
+
+    def __init__(self, model, delay):
+        self.model, self.delay = model, delay
+
+    def transform(self, X):
+        time.sleep(self.delay)
+        return self.model.transform(X)
+
+
+def test_killing_a_worker_mid_job_still_gives_the_full_result(client, image_files, fitted):
+    paths, images, _ = image_files
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[1]
+    result, errors = {}, []
+
+    def job():
+        try:
+            result["r"] = embed_images(SlowReID(fitted, 0.15), paths, client, batch_size=10)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    # wait until the job is under way on the victim, then kill its process outright
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not client.processing().get(victim):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert thread.is_alive()  # the job is not done yet: the kill lands mid-job
+    os.kill(pids[victim], signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert not errors, errors
+    emb, keys = result["r"]
+    assert keys == paths
+    np.testing.assert_allclose(emb, fitted.transform(images), rtol=1e-5, atol=1e-5)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    assert pids[victim] not in client.run(os.getpid).values()
+
+
+class PoisonReID:
+    """A model whose transform kills whichever worker process runs it."""
+
+    def transform(self, X):
+        os._exit(1)
+
+
+def test_a_task_that_kills_every_worker_gives_a_clear_error(client, image_files):
+    paths, _, _ = image_files
+    with pytest.raises(RuntimeError, match=f"killed every worker.*{re.escape(paths[0])}"):
+        embed_images(PoisonReID(), paths[:5], client, partitions=1, image_size=(32, 16))
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_parallel_imports_neither_dask_nor_tensorflow():
+    code = ("import sys, skreid.parallel; "
+            "print(sorted(m for m in ('dask', 'distributed', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
