@@ -170,6 +170,7 @@ def main(argv=None):
                                 X, batch)
         rows.append((f"images/s, batch {batch}", f"{keras_ips:.1f}", f"{onnx_ips:.1f}",
                      f"{onnx_ips / keras_ips:.2f}x"))
+        print("measured:", rows[-1], file=sys.stderr, flush=True)  # kept if a later step fails
 
     e_keras, e_onnx = est.transform(X), runtime.transform(X)
     # kept for checking the runtime elsewhere (e.g. a venv without TensorFlow)
