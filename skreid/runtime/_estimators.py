@@ -134,6 +134,16 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
             self._set_gallery_embeddings(self.transform(X), y, cameras)
         return self
 
+    def _check_reid_fitted(self, method):
+        # ReIDMixin's hook: set_gallery needs only the opened file (fit() without a gallery)
+        if method == "set_gallery":
+            check_is_fitted(self, "metadata_", msg=(
+                "This %(name)s instance is not fitted yet: call fit() before set_gallery()."))
+        else:
+            check_is_fitted(self, "gallery_embeddings_", msg=(
+                f"This %(name)s instance has no gallery: call fit(X, y) or set_gallery(X, y) "
+                f"before {method}()."))
+
     def transform(self, X):
         """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``, float32."""
         return self._run(X)[0].astype(np.float32, copy=False)

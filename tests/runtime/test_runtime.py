@@ -78,6 +78,19 @@ def test_embedder_transforms_and_matches_a_gallery(toy):
     assert read_onnx_metadata(toy)["kind"] == "embedder"
 
 
+def test_gallery_can_be_set_after_a_plain_fit(toy):
+    X, ids = _images(6), [0, 0, 1, 1, 2, 2]
+    est = OnnxEmbedder(toy).fit()
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="no gallery.*set_gallery"):
+        est.predict(X)
+    est.set_gallery(X, ids)
+    assert est.score(X, ids) == 1.0
+    with pytest.raises(NotFittedError, match="call fit"):
+        OnnxEmbedder(toy).set_gallery(X, ids)
+
+
 def test_embedder_pickles_and_clones(toy):
     X = _images(4)
     est = OnnxEmbedder(toy).fit(X, [0, 0, 1, 1])
