@@ -49,7 +49,7 @@ def load_training(data, n_ids):
     return train.images[keep], train.person_ids[keep]
 
 
-def make_search(n_jobs, folds):
+def make_search(n_jobs, folds, components=(100, 200)):
     from sklearn.model_selection import GridSearchCV
 
     from skreid.metrics import make_map_scorer, make_top_n_scorer
@@ -58,16 +58,16 @@ def make_search(n_jobs, folds):
 
     return GridSearchCV(
         make_classical_reid(),
-        {"reid__n_components": [100, 200], "reid__projection": ["xqda", "lda"]},
+        {"reid__n_components": list(components), "reid__projection": ["xqda", "lda"]},
         scoring={"top1": make_top_n_scorer(1), "map": make_map_scorer()},
         refit=False, cv=IdentityKFold(folds), n_jobs=n_jobs,
     )
 
 
-def run_grid(X, y, folds, client):
+def run_grid(X, y, folds, client, components):
     rows, results = {}, {}
     for name in ("n_jobs=1", "n_jobs=2", "cluster (2 workers)"):
-        search = make_search(1 if name == "n_jobs=1" else 2, folds)
+        search = make_search(1 if name == "n_jobs=1" else 2, folds, components)
         t0 = time.perf_counter()
         if client is not None and name.startswith("cluster"):
             with joblib.parallel_config(backend="dask"):
@@ -76,6 +76,7 @@ def run_grid(X, y, folds, client):
             search.fit(X, y)
         rows[name] = time.perf_counter() - t0
         results[name] = search.cv_results_
+        print(f"  grid {name}: {rows[name]:.1f} s", flush=True)
     base = results["n_jobs=1"]
     # one task per (candidate, split): its fit + score time
     per_task = np.repeat(base["mean_fit_time"] + base["mean_score_time"], folds)
@@ -107,12 +108,14 @@ def run_embed(model, paths, batch_size, client):
         per_task.append(time.perf_counter() - t)
     rows["n_jobs=1"] = time.perf_counter() - t0
     out["n_jobs=1"] = np.concatenate(parts)
+    print(f"  embed n_jobs=1: {rows['n_jobs=1']:.1f} s", flush=True)
 
     t0 = time.perf_counter()
     parts = joblib.Parallel(n_jobs=2)(
         joblib.delayed(embed_images)(model, chunk, batch_size=batch_size) for chunk in chunks)
     rows["n_jobs=2"] = time.perf_counter() - t0
     out["n_jobs=2"] = np.concatenate([p.embeddings for p in parts])
+    print(f"  embed n_jobs=2: {rows['n_jobs=2']:.1f} s", flush=True)
 
     t0 = time.perf_counter()
     result = embed_images(model, paths, client, batch_size=batch_size)
@@ -159,6 +162,8 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="folder holding Training/")
     parser.add_argument("--ids", type=int, default=100, help="training identities in the grid")
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--components", type=int, nargs=2, default=(100, 200),
+                        help="the grid's two PCA sizes (at most the training images per fold)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--skip-grid", action="store_true")
     args = parser.parse_args(argv)
@@ -180,8 +185,9 @@ def main(argv=None):
         if not args.skip_grid:
             X, y = load_training(args.data, args.ids)
             print(f"grid: {len(X)} images of {args.ids} identities, {args.folds} identity folds, "
-                  "4 settings (n_components 100/200 x xqda/lda)")
-            print_table("GridSearchCV(make_classical_reid())", *run_grid(X, y, args.folds, client))
+                  f"4 settings (n_components {args.components} x xqda/lda)", flush=True)
+            print_table("GridSearchCV(make_classical_reid())",
+                        *run_grid(X, y, args.folds, client, args.components))
             del X, y
         paths = sorted(str(p) for p in (Path(args.data) / "Training").glob("*.jpg"))
         from skreid.datasets import load_market1501

@@ -6,7 +6,8 @@ downloads Oxford-IIIT Pet; ``skreid index`` embeds image files into a gallery in
 ``skreid search`` finds a query's matches in it. Progress goes to stderr, results to stdout
 (``--json`` for scripts).
 
-Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure.
+Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure,
+130 / 143 interrupted by SIGINT / SIGTERM (the --out folder then holds the old report).
 """
 
 import argparse
@@ -18,7 +19,13 @@ import sys
 import time
 import traceback
 
-from skreid.cli._common import CLIError, Progress, ReportFolder
+from skreid.cli._common import (
+    CLIError,
+    Interrupted,
+    Progress,
+    ReportFolder,
+    handle_signals,
+)
 from skreid.cli._data import SIZES
 
 __all__ = ["main"]
@@ -382,7 +389,8 @@ def main(argv=None):
     progress = Progress(quiet=args.quiet)
     try:
         # everything the estimators print (Keras progress) goes to stderr: stdout is results
-        with contextlib.redirect_stdout(sys.stderr):
+        # SIGTERM unwinds like Ctrl-C, so the report folder's cleanup runs (no debris)
+        with contextlib.redirect_stdout(sys.stderr), handle_signals():
             results = args.func(args, progress)
     except CLIError as exc:
         print(f"skreid: error: {exc}", file=sys.stderr)
@@ -390,6 +398,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skreid: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"skreid: terminated (signal {exc.signum})", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         traceback.print_exc()
         print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",

@@ -47,6 +47,7 @@ def load_model_file(path):
     model : object with ``transform(images)``
     """
     import skreid
+    from skreid.parallel._threads import tensorflow_thread_count
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
@@ -56,10 +57,8 @@ def load_model_file(path):
         except ImportError as exc:
             raise ImportError(f"Cannot open ONNX model {path!r}: skreid.runtime is not "
                               f"available ({exc}); pip install 'skreid[runtime]'.") from exc
-        return OnnxEmbedder(path)
-    if not hasattr(skreid, "load") and "load" not in getattr(skreid, "_LAZY", {}):
-        raise ImportError(f"Cannot open model file {path!r}: this skreid has no skreid.load; "
-                          "pass a fitted estimator or a loader= callable instead.")
+        # onnxruntime gets the same share of the cores as TensorFlow would
+        return OnnxEmbedder(path, n_threads=tensorflow_thread_count()).fit()
     return skreid.load(path)
 
 
