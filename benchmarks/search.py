@@ -2,21 +2,25 @@
 
 Sections (``--only`` picks one; all run by default):
 
-- ``index``: a 1,000,000 x 256 float32 synthetic gallery (100,000 identities x 10 images,
-  Gaussian clusters: the structure re-ID embeddings have) and 1,000 queries (new images of
-  random gallery identities). :class:`skreid.search.GalleryIndex` with ``backend="exact"``
-  (blocked brute force, the reference) vs ``backend="faiss"`` (its automatic choice for the
-  size, IVF, at its default and a second ``nprobe``): build time, queries/s at k=10,
-  recall@10 against the exact result, peak resident memory. Targets: faiss >= 50x the exact
-  queries/s at recall@10 >= 0.95; the exact backend's peak RSS <= 1.5x the gallery's bytes.
+- ``index``: a 1,000,000 x 256 float32 synthetic gallery (100,000 identities x 10 images)
+  and 1,000 queries (new images of random gallery identities). By default identities and
+  their variation lie near a 32-d subspace (learned embeddings have a low intrinsic
+  dimension); ``--data isotropic`` fills all 256 dimensions (the worst case for faiss).
+  :class:`skreid.search.GalleryIndex` with ``backend="exact"`` (blocked brute force, the
+  reference) vs ``backend="faiss"`` (``--faiss auto,hnsw,ivf``: its automatic choice for the
+  size, HNSW at 1M, and/or a forced type), each faiss index built once and searched at its
+  default search width (``efSearch`` / ``nprobe``) and at 2x and 4x: build time, queries/s
+  at k=10, recall@10 against the exact result, peak resident memory. Targets: faiss >= 50x
+  the exact queries/s at recall@10 >= 0.95; the exact backend's peak RSS <= 1.5x the
+  gallery's bytes.
 
 Each backend runs in a fresh process that generates the same data (seeded, in chunks, so the
 generator adds no second copy), so its peak RSS (``ru_maxrss``: interpreter, NumPy, the
 gallery and everything the search allocates) is its own. On a shared machine the wall-clock
 figures depend on the load; ratios measured in the same run remain meaningful.
 
-Run: ``python benchmarks/search.py [--only index] [--n-gallery 1000000]`` (a few minutes on
-2 cores, mostly the exact search and faiss's IVF training).
+Run: ``python benchmarks/search.py [--only index] [--n-gallery 1000000] [--faiss auto,ivf]``
+(the 1M HNSW build dominates: about 20 minutes on 2 busy cores).
 """
 
 import argparse
@@ -33,24 +37,53 @@ import numpy as np
 N_GALLERY, N_QUERIES, DIM, PER_ID, K = 1_000_000, 1_000, 256, 10, 10
 
 
-def make_gallery(n_gallery, dim, per_id, seed=0, chunk=100_000):
-    """Identity centres plus per-image noise, generated in chunks into one float32 array."""
+LATENT = 32  # intrinsic dimension of the "structured" data
+
+
+def _centres(ids, dim, kind, seed):
+    """Identity centres, each from its own seed (independent of the chunking)."""
+    if kind == "isotropic":
+        return np.stack([np.random.default_rng([seed, 1, i]).standard_normal(dim, np.float32)
+                         for i in ids])
+    latent = np.stack([np.random.default_rng([seed, 1, i]).standard_normal(LATENT, np.float32)
+                       for i in ids])
+    return latent @ _projection(dim, seed)
+
+
+def _projection(dim, seed):
+    return np.random.default_rng([seed, 4]).standard_normal((LATENT, dim), np.float32) / np.sqrt(
+        LATENT)
+
+
+def _noise(rng, n, dim, kind, seed):
+    if kind == "isotropic":
+        return 0.5 * rng.standard_normal((n, dim), np.float32)
+    # pose/lighting changes move an image along the identity manifold, plus a little
+    # off-manifold noise
+    latent = 0.35 * rng.standard_normal((n, LATENT), np.float32)
+    return latent @ _projection(dim, seed) + 0.05 * rng.standard_normal((n, dim), np.float32)
+
+
+def make_gallery(n_gallery, dim, per_id, kind="structured", seed=0, chunk=50_000):
+    """Identity centres plus per-image noise, generated in chunks into one float32 array.
+
+    ``kind="structured"``: identities and their image-to-image variation live on a
+    ``LATENT``-dimensional subspace (learned embeddings have a low intrinsic dimension), with
+    a little isotropic noise; ``"isotropic"``: centres and noise fill all ``dim`` dimensions
+    (no structure, the hardest case for an approximate index).
+    """
     n_ids = n_gallery // per_id
     gallery = np.empty((n_gallery, dim), dtype=np.float32)
     for start in range(0, n_gallery, chunk):
         stop = min(start + chunk, n_gallery)
         rng = np.random.default_rng([seed, 0, start])
         ids = np.arange(start, stop) // per_id
-        centres = np.stack([np.random.default_rng([seed, 1, i]).standard_normal(dim,
-                                                                                 np.float32)
-                            for i in np.unique(ids)])
+        centres = _centres(np.unique(ids), dim, kind, seed)
         gallery[start:stop] = centres[ids - ids[0]]
-        gallery[start:stop] += 0.5 * rng.standard_normal((stop - start, dim), np.float32)
+        gallery[start:stop] += _noise(rng, stop - start, dim, kind, seed)
     query_ids = np.random.default_rng([seed, 2]).choice(n_ids, N_QUERIES, replace=False)
-    rng = np.random.default_rng([seed, 3])
-    queries = np.stack([np.random.default_rng([seed, 1, i]).standard_normal(dim, np.float32)
-                        for i in query_ids])
-    queries += 0.5 * rng.standard_normal(queries.shape, np.float32)
+    queries = _centres(query_ids, dim, kind, seed)
+    queries += _noise(np.random.default_rng([seed, 3]), N_QUERIES, dim, kind, seed)
     return gallery, queries
 
 
@@ -59,31 +92,40 @@ def peak_rss_mb():
 
 
 def worker(args):
-    """One backend in this process: build, search, write a JSON line and the positions."""
+    """One backend in this process: build once, search (at each setting), print JSON rows."""
     from skreid.search import GalleryIndex
 
-    gallery, queries = make_gallery(args.n_gallery, DIM, PER_ID)
+    gallery, queries = make_gallery(args.n_gallery, DIM, PER_ID, args.data)
     rss_data = peak_rss_mb()
     params = json.loads(args.params) if args.params else None
     t0 = time.perf_counter()
     index = GalleryIndex("euclidean", backend=args.worker, faiss_params=params).add(gallery)
     index.build()
     build_s = time.perf_counter() - t0
-    index.search(queries[:10], K)  # warm-up: thread pools, page faults
-    t0 = time.perf_counter()
-    result = index.search(queries, K)
-    search_s = time.perf_counter() - t0
-    np.save(args.positions, result.positions)
     info = index._faiss_info or {"index_type": "exact"}
-    print(json.dumps({"backend": args.worker, "info": info, "build_s": build_s,
-                      "search_s": search_s, "qps": len(queries) / search_s,
-                      "rss_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(),
-                      "gallery_mb": gallery.nbytes / 2**20}))
+    # the search-time knob of the built index, at its default and at 2x / 4x
+    knob = {"hnsw": "efSearch", "ivf": "nprobe"}.get(info["index_type"])
+    settings = [None] if knob is None else [info[knob], 2 * info[knob], 4 * info[knob]]
+    rows = []
+    for i, value in enumerate(settings):
+        if knob is not None:
+            index._faiss_info = {**info, knob: value}
+        index.search(queries[:10], K)  # warm-up: thread pools, page faults
+        t0 = time.perf_counter()
+        result = index.search(queries, K)
+        search_s = time.perf_counter() - t0
+        np.save(f"{args.positions}.{i}.npy", result.positions)
+        rows.append({"backend": args.worker, "info": dict(index._faiss_info or info),
+                     "build_s": build_s, "search_s": search_s, "qps": len(queries) / search_s,
+                     "rss_data_mb": rss_data, "peak_rss_mb": peak_rss_mb(),
+                     "gallery_mb": gallery.nbytes / 2**20,
+                     "positions": f"{args.positions}.{i}.npy"})
+    print(json.dumps(rows))
 
 
-def run_worker(backend, n_gallery, positions, params=None):
+def run_worker(backend, n_gallery, data, positions, params=None):
     cmd = [sys.executable, __file__, "--worker", backend, "--n-gallery", str(n_gallery),
-           "--positions", positions]
+           "--positions", positions, "--data", data]
     if params:
         cmd += ["--params", json.dumps(params)]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -98,34 +140,30 @@ def recall_at_k(found, truth):
 
 
 def section_index(args):
-    print(f"\n## index: {args.n_gallery:,} x {DIM} float32 gallery, {N_QUERIES:,} queries, "
-          f"k={K}  (load average {os.getloadavg()[0]:.1f})")
+    print(f"\n## index: {args.n_gallery:,} x {DIM} float32 {args.data} gallery, "
+          f"{N_QUERIES:,} queries, k={K}  (load average {os.getloadavg()[0]:.1f})")
     with tempfile.TemporaryDirectory() as tmp:
-        exact_pos = os.path.join(tmp, "exact.npy")
-        rows = [("exact", run_worker("exact", args.n_gallery, exact_pos))]
-        truth = np.load(exact_pos)
-        runs = [("faiss (auto)", None), ("faiss (nprobe x4)", "x4")]
-        for name, variant in runs:
-            params = None
-            if variant == "x4":
-                info = rows[1][1]["info"]
-                params = {"nprobe": 4 * info["nprobe"]} if "nprobe" in info else \
-                    {"efSearch": 4 * info["efSearch"]}
-            path = os.path.join(tmp, "faiss.npy")
-            row = run_worker("faiss", args.n_gallery, path, params)
-            row["recall"] = recall_at_k(np.load(path), truth)
-            rows.append((name, row))
-    rows[0][1]["recall"] = 1.0
-    base = rows[0][1]["qps"]
-    print(f"{'backend':<18} {'index':<28} {'build s':>8} {'queries/s':>10} {'speed-up':>9} "
+        rows = run_worker("exact", args.n_gallery, args.data, os.path.join(tmp, "exact"))
+        truth = np.load(rows[0]["positions"])
+        rows[0]["recall"] = 1.0
+        for kind in args.faiss.split(","):
+            params = None if kind == "auto" else {"index_type": kind}
+            found = run_worker("faiss", args.n_gallery, args.data, os.path.join(tmp, kind),
+                               params)
+            for row in found:
+                row["recall"] = recall_at_k(np.load(row["positions"]), truth)
+            rows += found
+    base = rows[0]["qps"]
+    print(f"{'backend':<8} {'index':<44} {'build s':>8} {'queries/s':>10} {'speed-up':>9} "
           f"{'recall@10':>9} {'peak RSS MB':>11} {'/ gallery':>9}")
-    for name, r in rows:
+    for r in rows:
         info = ", ".join(f"{k}={v}" for k, v in r["info"].items())
-        print(f"{name:<18} {info:<28} {r['build_s']:>8.1f} {r['qps']:>10.1f} "
+        print(f"{r['backend']:<8} {info:<44} {r['build_s']:>8.1f} {r['qps']:>10.1f} "
               f"{r['qps'] / base:>8.1f}x {r['recall']:>9.4f} {r['peak_rss_mb']:>11.0f} "
               f"{r['peak_rss_mb'] / r['gallery_mb']:>8.2f}x")
-    print(f"(gallery {rows[0][1]['gallery_mb']:.0f} MB; peak RSS includes the interpreter and "
-          f"the generated data: {rows[0][1]['rss_data_mb']:.0f} MB right after generating it)")
+    print(f"(gallery {rows[0]['gallery_mb']:.0f} MB; peak RSS includes the interpreter and the "
+          f"generated data: {rows[0]['rss_data_mb']:.0f} MB right after generating it; faiss "
+          f"stores its own copy of the vectors; load average now {os.getloadavg()[0]:.1f})")
 
 
 SECTIONS = {"index": section_index}  # "rerank", "multishot": added by the re-ranking work
@@ -135,6 +173,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(SECTIONS))
     parser.add_argument("--n-gallery", type=int, default=N_GALLERY)
+    parser.add_argument("--data", choices=("structured", "isotropic"), default="structured",
+                        help="synthetic embeddings with a low intrinsic dimension (default) or "
+                             "isotropic Gaussian ones")
+    parser.add_argument("--faiss", default="auto",
+                        help="faiss index types to compare, comma-separated: auto, hnsw, ivf "
+                             "(default: auto, the choice GalleryIndex makes for the size)")
     parser.add_argument("--worker", choices=("exact", "faiss"), help=argparse.SUPPRESS)
     parser.add_argument("--positions", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)

@@ -27,6 +27,7 @@ def _run(code):
         "import skreid.runtime",
         "from skreid.runtime import OnnxEmbedder, OnnxPetNet",
         "from skreid.reid import ReIDMixin",
+        "from skreid import save, load; from skreid.saving import read_metadata",
     ],
 )
 def test_import_pulls_in_no_tensorflow(statement):

@@ -199,9 +199,9 @@ def test_pickle_files_and_pickle_payloads_are_refused(saved, pca, tmp_path):
     pickled.write_bytes(pickle.dumps(pca))
     joblib.dump(pca, tmp_path / "model.joblib")
     for path in (pickled, tmp_path / "model.joblib"):
-        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid file"):
             skreid.load(path)
-        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+        with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid file"):
             read_metadata(path)
 
     def add(m):

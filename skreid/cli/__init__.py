@@ -2,9 +2,12 @@
 
 ``skreid demo`` runs both problems end to end on the built-in synthetic data and writes a
 report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
-downloads Oxford-IIIT Pet. Progress goes to stderr, results to stdout (``--json`` for scripts).
+downloads Oxford-IIIT Pet; ``skreid index`` embeds image files into a gallery index and
+``skreid search`` finds a query's matches in it. Progress goes to stderr, results to stdout
+(``--json`` for scripts).
 
-Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure.
+Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure,
+130 / 143 interrupted by SIGINT / SIGTERM (the --out folder then holds the old report).
 """
 
 import argparse
@@ -16,7 +19,13 @@ import sys
 import time
 import traceback
 
-from skreid.cli._common import CLIError, Progress, ReportFolder
+from skreid.cli._common import (
+    CLIError,
+    Interrupted,
+    Progress,
+    ReportFolder,
+    handle_signals,
+)
 from skreid.cli._data import SIZES
 
 __all__ = ["main"]
@@ -127,6 +136,10 @@ def build_parser():
     from skreid.cli._export import add_export_parser
 
     add_export_parser(sub, _common_options)
+
+    from skreid.cli._search_commands import add_search_commands
+
+    add_search_commands(sub, _common_options)
     return parser
 
 
@@ -335,6 +348,10 @@ def _print_results(args, results):
         print(json.dumps(summary(results) if "command" in results else results, indent=2,
                          default=str))
         return
+    if results.get("command") in ("index", "search"):
+        from skreid.cli._search_commands import print_search_results
+
+        return print_search_results(results)
     if results.get("command") == "export":
         print(results["message"])
         return
@@ -372,7 +389,8 @@ def main(argv=None):
     progress = Progress(quiet=args.quiet)
     try:
         # everything the estimators print (Keras progress) goes to stderr: stdout is results
-        with contextlib.redirect_stdout(sys.stderr):
+        # SIGTERM unwinds like Ctrl-C, so the report folder's cleanup runs (no debris)
+        with contextlib.redirect_stdout(sys.stderr), handle_signals():
             results = args.func(args, progress)
     except CLIError as exc:
         print(f"skreid: error: {exc}", file=sys.stderr)
@@ -380,6 +398,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skreid: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"skreid: terminated (signal {exc.signum})", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         traceback.print_exc()
         print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",

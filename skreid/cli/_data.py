@@ -80,6 +80,13 @@ def split_people(people, train_identities, seed):
         test.person_ids, test.camera_ids if cameras else None, random_state=seed)
     out = Bunch(train=_take(people, is_train, keys), query=_take(test, query_idx, keys),
                 gallery=_take(test, gallery_idx, keys))
+    for split in ("train", "query", "gallery"):
+        if len(out[split].person_ids) == 0:
+            raise CLIError(
+                f"the {len(ids) - train_identities} test identities give no {split} images: "
+                f"re-ID needs at least 2 images of each test identity (one query, one gallery"
+                f"{', from different cameras' if cameras else ''}); found "
+                f"{len(test.person_ids)} test images.")
     if not cameras:  # no camera rule without cameras
         out.query.camera_ids = out.gallery.camera_ids = None
     return out
@@ -113,25 +120,32 @@ def demo_pets(size, seed):
 def load_reid_data(path, seed):
     """Market-1501 (standard or course layout), else an image folder (one subfolder per id)."""
     from skreid.datasets import load_image_folder, load_market1501
+    from skreid.datasets._market import detect_market_layout
 
     if not os.path.isdir(path):
         raise CLIError(f"--data {path}: no such folder.")
-    try:
-        return load_market1501(path)
-    except ValueError as market_error:
+    # a folder laid out like Market-1501 is read as Market-1501 or fails naming the file:
+    # never silently reread as an image folder (whose "identities" would be the split folders)
+    if detect_market_layout(path) is not None:
         try:
-            people = load_image_folder(path)
-        except ValueError as folder_error:
-            raise CLIError(
-                f"--data {path}: neither a Market-1501 layout (bounding_box_train/, "
-                f"bounding_box_test/, query/ or Training/, Testing/Gallery/, Testing/Probe/) nor "
-                f"an image folder with one subfolder per identity ({_first_line(market_error)}; "
-                f"{_first_line(folder_error)})"
-            ) from None
+            return load_market1501(path)
+        except (ValueError, OSError) as exc:
+            raise CLIError(f"--data {path}: Market-1501 layout: {_first_line(exc)}") from None
+    try:
+        people = load_image_folder(path)
+    except (ValueError, OSError) as folder_error:
+        raise CLIError(
+            f"--data {path}: neither a Market-1501 layout (bounding_box_train/, "
+            f"bounding_box_test/, query/ or Training/, Testing/Gallery/, Testing/Probe/) nor "
+            f"an image folder with one subfolder per identity ({_first_line(folder_error)})"
+        ) from None
     n_ids = len(np.unique(people.person_ids))
     if n_ids < 4:
         raise CLIError(f"--data {path}: needs at least 4 identities to split, found {n_ids}.")
-    return split_people(people, n_ids // 2, seed)
+    try:
+        return split_people(people, n_ids // 2, seed)
+    except CLIError as exc:
+        raise CLIError(f"--data {path}: {exc}") from None
 
 
 def load_pets_data(path, image_size):
@@ -142,7 +156,7 @@ def load_pets_data(path, image_size):
         raise CLIError(f"--data {path}: no such folder.")
     try:
         pets = load_oxford_pets(path, image_size=image_size)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise CLIError(f"--data {path}: not an Oxford-IIIT Pet layout (images/, "
                        f"annotations/trimaps/, annotations/list.txt): {_first_line(exc)}") from None
     split = np.asarray(pets.split)

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from skreid.cli._common import look_for, set_known_params
+from skreid.cli._common import bad_data, look_for, set_known_params
 
 PETS_COLUMNS = ["method", "accuracy", "top5", "balanced_accuracy", "knn_accuracy",
                 "pixel_accuracy", "pet_iou", "init", "fit_s"]
@@ -138,16 +138,17 @@ def run_pets(data, methods, *, seed, options, progress, weights=None, folder=Non
         from skreid.metrics import top_n_accuracy_score
 
         progress(f"pets: fitting {label} on {len(train.images)} images ({n_classes} classes)")
-        t0 = time.perf_counter()
-        est.fit(train.images, train.breeds, masks=train.masks)
-        fit_s = time.perf_counter() - t0
-        progress(f"pets: {label} fitted in {fit_s:.1f} s; predicting {len(test.images)} images")
-        proba = est.predict_proba(test.images)
-        pred = est.classes_[np.argmax(proba, axis=1)]
-        pred_masks = est.predict_mask(test.images)
-        knn = KNeighborsClassifier(n_neighbors=1).fit(est.transform(train.images), train.breeds)
-        knn_acc = knn.score(est.transform(test.images), test.breeds)
-        pix, iou = _segmentation_scores(test.masks, pred_masks)
+        with bad_data(f"pets: {label} cannot use this data"):
+            t0 = time.perf_counter()
+            est.fit(train.images, train.breeds, masks=train.masks)
+            fit_s = time.perf_counter() - t0
+            progress(f"pets: {label} fitted in {fit_s:.1f} s; predicting {len(test.images)} images")
+            proba = est.predict_proba(test.images)
+            pred = est.classes_[np.argmax(proba, axis=1)]
+            pred_masks = est.predict_mask(test.images)
+            knn = KNeighborsClassifier(n_neighbors=1).fit(est.transform(train.images), train.breeds)
+            knn_acc = knn.score(est.transform(test.images), test.breeds)
+            pix, iou = _segmentation_scores(test.masks, pred_masks)
         top_n = min(5, len(est.classes_) - 1) if len(est.classes_) > 2 else 1
         row = {
             "accuracy": float(np.mean(pred == test.breeds)),

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from skreid.cli._common import look_for, set_known_params
+from skreid.cli._common import bad_data, look_for, set_known_params
 
 REID_COLUMNS = ["method", "rank1", "rank5", "rank10", "mAP", "mINP", "rank1_no_camera_rule",
                 "fit_s", "eval_s"]
@@ -81,21 +81,22 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, 
             set_known_params(est, verbose=verbose)
         progress(f"re-ID: fitting {label} on {len(train.images)} images "
                  f"({section['data']['train_identities']} identities)")
-        t0 = time.perf_counter()
-        est.fit(train.images, train.person_ids)
-        fit_s = time.perf_counter() - t0
-        progress(f"re-ID: {label} fitted in {fit_s:.1f} s; embedding "
-                 f"{len(query.images)} queries and {len(gallery.images)} gallery images")
-        t0 = time.perf_counter()
-        q_emb = np.asarray(est.transform(query.images))
-        g_emb = np.asarray(est.transform(gallery.images))
-        metric = metric_of(est)
-        progress(f"re-ID: evaluating {label} ({metric} distance, Market-1501 camera rule)")
-        res = evaluate_reid(
-            q_emb, query.person_ids, g_emb, gallery.person_ids,
-            query_cameras=query.camera_ids, gallery_cameras=gallery.camera_ids,
-            metric=metric, max_rank=min(50, len(gallery.images)),
-        )
+        with bad_data(f"re-ID: {label} cannot use this data"):
+            t0 = time.perf_counter()
+            est.fit(train.images, train.person_ids)
+            fit_s = time.perf_counter() - t0
+            progress(f"re-ID: {label} fitted in {fit_s:.1f} s; embedding "
+                     f"{len(query.images)} queries and {len(gallery.images)} gallery images")
+            t0 = time.perf_counter()
+            q_emb = np.asarray(est.transform(query.images))
+            g_emb = np.asarray(est.transform(gallery.images))
+            metric = metric_of(est)
+            progress(f"re-ID: evaluating {label} ({metric} distance, Market-1501 camera rule)")
+            res = evaluate_reid(
+                q_emb, query.person_ids, g_emb, gallery.person_ids,
+                query_cameras=query.camera_ids, gallery_cameras=gallery.camera_ids,
+                metric=metric, max_rank=min(50, len(gallery.images)),
+            )
         eval_s = time.perf_counter() - t0
         row = {k: float(res[k]) for k in ("rank1", "rank5", "rank10", "mAP", "mINP")}
         if query.camera_ids is not None:
@@ -118,8 +119,9 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, 
         progress(f"re-ID: {label}: Top-1 {row['rank1']:.3f}  mAP {row['mAP']:.3f}")
     if folder is not None and section["methods"]:
         progress("re-ID: drawing figures")
-        section["figures"] = _reid_figures(data, embeddings, cmcs, section, seed, folder,
-                                           pairwise_distances)
+        with bad_data("re-ID: drawing the figures"):
+            section["figures"] = _reid_figures(data, embeddings, cmcs, section, seed, folder,
+                                               pairwise_distances)
     return section
 
 

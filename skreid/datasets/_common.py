@@ -1,5 +1,6 @@
 """Helpers shared by the dataset loaders and generators (argument checks, image reading)."""
 
+import contextlib
 import numbers
 import os
 import warnings
@@ -47,33 +48,58 @@ def check_folder(root, name="root"):
 
 
 def list_images(folder):
-    """Image files directly inside ``folder`` (sorted by name; hidden files ignored)."""
+    """Image files directly inside ``folder`` (sorted by name; hidden files ignored).
+
+    A dangling symbolic link or a symlink loop named like an image is listed too, so that
+    reading it fails with an error naming it (or is counted by ``on_error="skip"``) instead of
+    the file vanishing without a word.
+    """
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_EXTENSIONS)
+        if not p.name.startswith(".") and p.name.lower().endswith(IMAGE_EXTENSIONS)
+        and (p.is_file() or (p.is_symlink() and not p.exists()))
     )
+
+
+@contextlib.contextmanager
+def _decoding(path, what="image"):
+    """Any failure to decode ``path`` becomes a ValueError naming it: Pillow raises many types
+    (OSError, SyntaxError, struct.error, IndexError, ... on corrupt files) and a decompression
+    bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, which Pillow only warns about up to
+    twice that) is an unreadable image too, not a reason to allocate gigabytes."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (MemoryError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(
+            f"Could not read {what} file {str(path)!r}: too large to decode safely ({exc})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - whatever the decoder raised, the file is bad
+        detail = str(exc) or type(exc).__name__
+        raise ValueError(f"Could not read {what} file {str(path)!r}: {detail}") from None
 
 
 def read_image(path, size, *, resample=None, mode="RGB", return_size=False):
     """Read one image with Pillow, convert it to ``mode`` and resize it to ``size=(h, w)``.
 
     With ``return_size=True`` also return the original ``(width, height)``. Raises ValueError
-    naming the file when Pillow cannot decode it.
+    naming the file when Pillow cannot decode it, including decompression bombs (images of
+    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, refused before decoding).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if resample is None:
         resample = Image.BILINEAR
-    try:
-        with Image.open(path) as img:
-            original = img.size
-            img = img.convert(mode)
-            if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), resample)
-            array = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"Could not read image file {str(path)!r}: {exc}") from None
+    with _decoding(path), Image.open(path) as img:
+        original = img.size
+        img = img.convert(mode)
+        if img.size != (size[1], size[0]):
+            img = img.resize((size[1], size[0]), resample)
+        array = np.asarray(img, dtype=np.uint8)
     return (array, original) if return_size else array
 
 

@@ -90,12 +90,7 @@ def load_market1501(root, *, on_error="raise"):
     """
     check_on_error(on_error)
     root = check_folder(root)
-    found = _detect_layout(root)
-    if found is None:
-        children = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        if len(children) == 1:
-            found = _detect_layout(children[0])
-            root = children[0] if found is not None else root
+    found, root = _find_layout(root)
     if found is None:
         raise ValueError(
             f"No Market-1501 layout found in {str(root)!r}: expected the folders "
@@ -114,6 +109,25 @@ def load_market1501(root, *, on_error="raise"):
         splits[split] = _load_split(path, on_error, skipped)
     warn_skipped(skipped)
     return Bunch(**splits, layout=found, root=str(root), DESCR=_DESCR)
+
+
+def detect_market_layout(root):
+    """Name of the Market-1501 layout of folder ``root`` ("standard" or "course"), or None.
+
+    Two of a layout's three split folders are enough (the third one's absence is then an
+    error of :func:`load_market1501` naming it), in ``root`` or in its only sub-folder.
+    """
+    return _find_layout(check_folder(root))[0]
+
+
+def _find_layout(root):
+    found = _detect_layout(root)
+    if found is None:
+        children = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if len(children) == 1:
+            found = _detect_layout(children[0])
+            root = children[0] if found is not None else root
+    return found, root
 
 
 def _detect_layout(root):

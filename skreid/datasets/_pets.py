@@ -5,6 +5,7 @@ from sklearn.utils import Bunch
 
 from skreid.datasets._common import (
     MASK_IGNORE,
+    _decoding,
     check_folder,
     check_on_error,
     list_images,
@@ -173,7 +174,16 @@ def _read_list(path):
     if not path.is_file():
         return {}
     entries = {}
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); it should "
+            f"hold lines 'Image CLASS-ID SPECIES BREED-ID'."
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"Could not read {str(path)!r}: {exc.strerror or exc}.") from None
+    for line_no, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields or line.lstrip().startswith("#"):
             continue
@@ -208,18 +218,15 @@ def _labels(path, listed):
 
 
 def _read_pair(image_path, trimap_path, size):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     image, image_wh = read_image(image_path, size, return_size=True)
     if not trimap_path.is_file():
         return image, None
-    try:
-        with Image.open(trimap_path) as tri:
-            # palette ("P") trimaps hold the labels as indices: read them raw, never through a
-            # luminance conversion that would change the values
-            trimap, trimap_wh = np.asarray(tri), tri.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"Could not read trimap file {str(trimap_path)!r}: {exc}") from None
+    with _decoding(trimap_path, "trimap"), Image.open(trimap_path) as tri:
+        # palette ("P") trimaps hold the labels as indices: read them raw, never through a
+        # luminance conversion that would change the values
+        trimap, trimap_wh = np.asarray(tri), tri.size
     if trimap_wh != image_wh:
         raise ValueError(
             f"Trimap {str(trimap_path)!r} is {trimap_wh[0]}x{trimap_wh[1]} (WxH) but its image "

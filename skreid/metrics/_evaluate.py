@@ -82,7 +82,8 @@ def evaluate_reid(
         name of :func:`sklearn.metrics.pairwise_distances`. Float32 features are compared in
         float32 (as torchreid and fast-reid do), anything else in float64.
     max_rank : int, default=50
-        Length of the returned CMC curve.
+        Length of the returned CMC curve (an int >= 1), capped at the gallery size: no match
+        ranks below it.
     ap_mode : {"non_interpolated", "trapezoid"}, default="non_interpolated"
         AP formula, see :func:`mean_average_precision`: torchreid/fast-reid's
         non-interpolated AP, or the trapezoid AP of the official Market-1501 MATLAB code.
@@ -268,4 +269,4 @@ def evaluate_reid(
         junk_id,
         chunk_size,
     )
-    return _summarise(stats, max_rank, ap_mode)
+    return _summarise(stats, max_rank, ap_mode, gallery.shape[0])

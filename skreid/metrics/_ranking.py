@@ -37,7 +37,8 @@ def cmc_curve(
         Camera labels; give both or neither. When given, gallery items with the query's
         identity and camera are removed from its ranking (Market-1501 rule).
     max_rank : int, default=50
-        Length of the curve. Ranks beyond the gallery size stay at 1.0.
+        Length of the curve (an int >= 1), capped at the gallery size: no match ranks below
+        it, so the curve would only repeat its last value.
     is_similarity : bool, default=False
         Whether larger entries of ``distances`` mean more similar (e.g. cosine similarity).
     query_is_gallery : bool, default=False

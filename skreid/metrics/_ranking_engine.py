@@ -186,8 +186,14 @@ def _per_query_stats(
     )
 
 
-def _summarise(stats, max_rank, ap_mode):
-    """Aggregate per-query statistics into the dict returned by :func:`evaluate_reid`."""
+def _summarise(stats, max_rank, ap_mode, n_gallery):
+    """Aggregate per-query statistics into the dict returned by :func:`evaluate_reid`.
+
+    The CMC stops at ``min(max_rank, n_gallery)``: no match ranks below the gallery's size, so
+    the rest of the curve would repeat its last value (and a huge ``max_rank`` would allocate
+    gigabytes for it).
+    """
+    max_rank = max(1, min(int(max_rank), int(n_gallery)))
     valid = stats["n_good"] > 0
     n_valid = int(valid.sum())
     if n_valid == 0:
@@ -256,4 +262,4 @@ def _evaluate_distances(
         junk_id,
         chunk_size,
     )
-    return _summarise(stats, max_rank, ap_mode)
+    return _summarise(stats, max_rank, ap_mode, distances.shape[1])

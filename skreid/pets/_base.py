@@ -15,7 +15,13 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreid.datasets import MASK_IGNORE
-from skreid.utils import check_image_size, check_images
+from skreid.utils import (
+    check_batch_memory,
+    check_image_size,
+    check_images,
+    match_pixel_range,
+    pixel_range,
+)
 
 _MASK_LABELS = (0, 1, 2)
 _SEGMENTATIONS = ("binary", "trimap")
@@ -63,7 +69,8 @@ def _as_images(X, name="X"):
         )
     if ndim == 2:
         return check_images(arr, image_shape=(1, arr.shape[1], 1), name=name), True
-    return check_images(arr, allow_flat=False, name=name), False
+    # dtype kept: the pixel-scale rule reads integer images as [0, 255] (PetNetMixin._pixels)
+    return check_images(arr, allow_flat=False, name=name, dtype=None), False
 
 
 class PetNetMixin:
@@ -105,7 +112,9 @@ class PetNetMixin:
 
     # ---------------------------------------------------------------- validation
     def _validate_params(self):
-        check_image_size(self.image_size, name="image_size")
+        # one float32 RGB batch at the working size must fit skreid.utils.MAX_BATCH_BYTES
+        check_batch_memory(_check_positive_int(self.batch_size, "batch_size"),
+                           check_image_size(self.image_size, name="image_size"), 3)
         if self.segmentation not in _SEGMENTATIONS:
             raise ValueError(
                 f"segmentation must be 'binary' (pet/background) or 'trimap' (pet/background/"
@@ -177,6 +186,7 @@ class PetNetMixin:
             )
         if not reset:
             self._check_predict_input(X, flat)
+        X = self._pixels(X, flat, reset)
         y_idx = self._encode_labels(y, reset, classes)
         m = self._validate_masks(masks, X)
         if reset:
@@ -314,11 +324,29 @@ class PetNetMixin:
                 f"{self.n_channels_in_}-channel images."
             )
 
+    def _pixels(self, X, flat, reset):
+        """Images on the networks' [0, 255] scale under skreid's pixel-scale rule
+        (:func:`skreid.utils.pixel_range`): fit records ``pixel_range_``; later integer
+        images are read as [0, 255], float ones on the fitted scale (or warned about)."""
+        if flat:  # feature strips, not pixels: no rule
+            if reset:
+                self.pixel_range_ = None
+            return X.astype(np.float32, copy=False)
+        if reset:
+            self.pixel_range_ = fitted = pixel_range(X)
+            factor = 1.0
+        else:
+            fitted = getattr(self, "pixel_range_", None) or 255.0
+            factor = match_pixel_range(X, fitted, estimator=self)
+        factor *= 255.0 / fitted
+        X = X.astype(np.float32, copy=False)
+        return X if factor == 1.0 else X * np.float32(factor)
+
     def _prepare(self, X):
         check_is_fitted(self, "model_")
         X, flat = _as_images(X)
         self._check_predict_input(X, flat)
-        return self._to_network_input(X)
+        return self._to_network_input(self._pixels(X, flat, reset=False))
 
     def _to_network_input(self, X):
         return X

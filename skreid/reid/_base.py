@@ -105,8 +105,8 @@ class ReIDMixin:
                 )
         metric = check_reid_metric(self.metric)
         self._gallery_metric = metric
-        self.gallery_index_ = GalleryIndex(metric).add(embeddings)
-        self.gallery_embeddings_ = self.gallery_index_.embeddings
+        # GalleryIndex validates the embeddings and L2-normalises them for cosine
+        self.gallery_embeddings_ = GalleryIndex(metric).add(embeddings).embeddings
         self.gallery_ids_ = y
         self.gallery_cameras_ = cameras
         self.classes_, self._gallery_codes = np.unique(y, return_inverse=True)
@@ -138,6 +138,17 @@ class ReIDMixin:
         """
         self._check_reid_fitted("set_gallery")
         return self._set_gallery_embeddings(self.transform(X), y, cameras)
+
+    @property
+    def gallery_index_(self):
+        """The gallery as a :class:`skreid.search.GalleryIndex` (exact backend).
+
+        A view of ``gallery_embeddings_`` (no copy), made on each access rather than stored,
+        so the fitted state stays plain arrays (``skreid.save``, pickling).
+        """
+        if "gallery_embeddings_" not in vars(self):
+            raise AttributeError("gallery_index_ exists once the estimator is fitted.")
+        return GalleryIndex._from_embeddings(self.gallery_embeddings_, self._gallery_metric)
 
     def _check_reid_fitted(self, method):
         check_is_fitted(

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skreid.reid._base import ReIDMixin, check_reid_metric
 from skreid.search._rerank import check_rerank
-from skreid.utils import check_image_size, check_images
+from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
 
 __all__ = ["PCAReID"]
 
@@ -97,7 +97,9 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
-        Convert RGB images to one BT.601 luminance channel first.
+        Convert RGB images to one BT.601 luminance channel first (1-channel images pass
+        through; other channel counts are rejected, as by
+        :class:`~skreid.preprocessing.Grayscale`).
     image_shape : (height, width[, channels]), optional
         Shape of the images when ``X`` holds flat vectors. Flat 2-D ``X`` without
         ``image_shape`` is taken as feature vectors (no resizing or grayscale possible).
@@ -122,6 +124,11 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Linear map applied after PCA (the LDA scalings, XQDA or KISSME square-root metric).
     input_shape_ : tuple or None
         Image shape seen in fit (None for feature vectors).
+    pixel_range_ : float or None
+        Pixel scale of the training images under skreid's rule (255.0 or 1.0, see
+        :func:`skreid.utils.pixel_range`; None for feature vectors). ``transform`` reads
+        integer images as [0, 255] and float images on this scale, warning
+        (:class:`~skreid.utils.PixelScaleWarning`) on [0, 1] floats after a fit on [0, 255].
     working_shape_ : tuple or None
         Image shape after resizing/grayscale; ``inverse_transform`` returns this shape.
     classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_
@@ -211,9 +218,24 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
             X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
             if reset:
-                self.input_shape_ = self.working_shape_ = None
+                self.input_shape_ = self.working_shape_ = self.pixel_range_ = None
             return X
-        images = check_images(X, image_shape=image_shape)
+        images = check_images(X, image_shape=image_shape, dtype=None)
+        if self.grayscale and images.shape[3] not in (1, 3):
+            raise ValueError(
+                f"grayscale=True needs 1 or 3 channels (like skreid.preprocessing.Grayscale), "
+                f"got images of shape {images.shape[1:]}."
+            )
+        # skreid's pixel-scale rule (skreid.utils.pixel_range), the same in fit and transform
+        if reset:
+            self.pixel_range_ = pixel_range(images)
+            factor = 1.0
+        else:
+            factor = match_pixel_range(images, getattr(self, "pixel_range_", None),
+                                       estimator=self)
+        images = images.astype(np.float32, copy=False)
+        if factor != 1.0:
+            images = images * np.float32(factor)
         if reset:
             self.input_shape_ = images.shape[1:]
             self.n_features_in_ = int(np.prod(self.input_shape_))
@@ -273,10 +295,11 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
             solver = "covariance_eigh" if M.shape[0] >= M.shape[1] else "full"
             pca = PCA(None if n == 1 else float(n), whiten=self.whiten, svd_solver=solver)
         Z = pca.fit_transform(M).astype(np.float64)
+        projection = self._fit_projection(Z, y)  # may reject y: set nothing before it
         self.pca_ = pca
         self.n_components_ = int(pca.n_components_)
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
-        self.projection_ = self._fit_projection(Z, y)
+        self.projection_ = projection
         embeddings = Z if self.projection_ is None else Z @ self.projection_
         return self._set_gallery_embeddings(embeddings, y)
 
@@ -291,8 +314,22 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
             keep = n_dir if pc is None else min(pc, n_dir)
             # the eigen solver's scalings_ hold every direction; transform keeps the first ones
             return lda.scalings_[:, :keep]
+        _, counts = np.unique(y, return_counts=True)
+        if not (counts >= 2).any():
+            raise ValueError(
+                f"projection={self.projection!r} learns from pairs of images of the same "
+                f"identity, but every identity in y has a single image; pass at least 2 images "
+                f"of some identities, or use projection=None or 'lda'."
+            )
         fit = _fit_xqda if self.projection == "xqda" else _fit_kissme
-        return fit(Z, y, pc, self.reg)
+        try:
+            return fit(Z, y, pc, self.reg)
+        except linalg.LinAlgError as exc:
+            raise ValueError(
+                f"projection={self.projection!r} failed: the intra-personal covariance is "
+                f"singular ({exc}); increase reg (now {self.reg!r}) or n_components' variance, "
+                f"or pass more images per identity."
+            ) from None
 
     # --------------------------------------------------------------- transform
     def transform(self, X):

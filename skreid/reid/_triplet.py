@@ -13,7 +13,13 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from skreid._keras._base import KerasEstimatorMixin
 from skreid.reid._base import ReIDMixin, check_reid_metric
 from skreid.search._rerank import check_rerank
-from skreid.utils import check_image_size, check_images
+from skreid.utils import (
+    check_batch_memory,
+    check_image_size,
+    check_images,
+    match_pixel_range,
+    pixel_range,
+)
 
 __all__ = ["TripletEmbedder", "TRIPLET_PRESETS"]
 
@@ -76,12 +82,15 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         training images' size. The pretrained backbone works better on Market-1501's 128x64
         crops upsampled (measured on the CAB420 probes after 40 epochs, without stripes:
         66.1 % Top-1 at 192x96 with 270 training identities, 68.8-71.1 % at 256x128 with
-        all 300).
+        all 300). ``fit`` refuses a size at which one batch (the larger of ``batch_size`` and
+        the inference batch of 256) of float32 inputs exceeds
+        :data:`skreid.utils.MAX_BATCH_BYTES` (1 GiB).
     image_shape : tuple of int, optional
         ``(height, width[, channels])`` to read flat 2-D ``X`` as images. Flat ``X`` without it
         is read as 1x1 images with one channel per feature.
     grayscale : bool, default=False
-        Convert RGB to one luma channel first (the report used 64x32 grayscale).
+        Convert RGB to one luma channel first (the report used 64x32 grayscale); images with
+        other than 1 or 3 channels are rejected, as by :class:`~skreid.preprocessing.Grayscale`.
     embedding_dim : int or None, default=None
         Dense projection size before the BN neck (``None``: the trunk's width; the seed
         branch's 32).
@@ -175,6 +184,12 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image; ``n_features_in_`` its number of values.
+    pixel_range_ : float or None
+        Pixel scale of the training images (255.0 or 1.0, :func:`skreid.utils.pixel_range`;
+        None for feature vectors). ``transform`` reads integer images as [0, 255] and float
+        images on this scale; [0, 1] floats after a fit on [0, 255] pixels give a
+        :class:`~skreid.utils.PixelScaleWarning`, floats above 1 after a fit on [0, 1] a
+        ValueError.
     validation_identities_ : ndarray
         Training identities held out for validation rank-1 (empty without validation).
     best_epoch_ : int
@@ -280,7 +295,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Parameters
         ----------
         X : array-like of shape (n, h, w[, c]) or (n, h * w * c)
-            Training images, pixels in [0, 255] (or [0, 1] floats, detected from the data).
+            Training images: integers in [0, 255], or floats in [0, 1] or [0, 255] (the scale
+            is read from the data, recorded as ``pixel_range_`` and applied to every later
+            batch; see :func:`skreid.utils.pixel_range`).
         y : array-like of shape (n,)
             Identity of each image (at least 2 identities).
         cameras : array-like of shape (n,), optional
@@ -309,8 +326,17 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             X = check_images(X[:, None, None, :], name="X")
         else:
             keep_uint8 = getattr(X_arr, "dtype", None) == np.uint8
-            X = check_images(X_arr, image_shape=self.image_shape, name="X",
-                             dtype=None if keep_uint8 else np.float32)
+            X = check_images(X_arr, image_shape=self.image_shape, name="X", dtype=None)
+            # skreid's pixel-scale rule (skreid.utils.pixel_range): fit records the scale,
+            # later batches are read on it (integers always as [0, 255]) or warned about
+            if reset:
+                self._fit_pixel_range = pixel_range(X)
+            else:
+                factor = match_pixel_range(X, getattr(self, "pixel_range_", None),
+                                           estimator=self)
+                if factor != 1.0:
+                    X, keep_uint8 = X.astype(np.float32) * np.float32(factor), False
+            X = X if keep_uint8 else X.astype(np.float32, copy=False)
         if not reset and X.shape[1:] != self.input_shape_ and X.shape[1:3] == (1, 1):
             # flat feature vectors: sklearn's wording, which its common checks look for
             raise ValueError(
@@ -327,6 +353,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
 
     def _validate_fit_data(self, X, y, reset, cameras=None, classes=None):
         self._check_params()
+        self.__dict__.pop("_fit_pixel_range", None)
         X = self._read_images(X, reset)
         y = self._check_reid_targets(y)
         if len(y) != len(X):
@@ -352,9 +379,22 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             self.identities_ = ids if classes is None else np.unique(np.asarray(classes))
             if not np.isin(ids, self.identities_).all():
                 raise ValueError("y holds identities missing from classes.")
-            peak = float(np.max(X)) if X.size else 255.0
+            self.pixel_range_ = self.__dict__.pop("_fit_pixel_range", None)
+            if self.pixel_range_ is None:  # feature vectors: no pixel rule, their peak decides
+                peak = float(np.max(X)) if X.size else 255.0
+                scale = 255.0 if peak <= 1.0 else 1.0
+            else:
+                scale = 255.0 / self.pixel_range_
             # [0, 1] float images are scaled to the [0, 255] range the networks expect
-            self.input_scale_ = 255.0 if peak <= 1.0 else 1.0
+            self.input_scale_ = scale
+            if self.grayscale and X.shape[3] not in (1, 3):
+                raise ValueError(
+                    f"grayscale=True needs 1 or 3 channels (like skreid.preprocessing."
+                    f"Grayscale), got images of shape {X.shape[1:]}."
+                )
+            size = X.shape[1:3] if self.image_size is None else self.image_size
+            for hw, name in ((X.shape[1:3], "X's image size"), (size, "image_size")):
+                check_batch_memory(max(self.batch_size, 256), hw, X.shape[3], name=name)
         elif self._n_id_classes() and not np.isin(ids, self.identities_).all():
             raise ValueError(
                 "warm_start/partial_fit got identities unseen by the identity head: "

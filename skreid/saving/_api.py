@@ -110,22 +110,8 @@ def save(estimator, path, *, metadata=None):
     return card
 
 
-# pickle protocols 2-5 open with these bytes; a pickled Keras estimator also ends with the zip
-# of its network, which would make it look like a (broken) zip archive
-_PICKLE_OPENINGS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-
-
 def _read(path):
     where = os.fspath(path)
-    if os.path.isfile(where):
-        with open(where, "rb") as fh:
-            opening = fh.read(2)
-        if opening in _PICKLE_OPENINGS:
-            raise UnsafeArchiveError(
-                f"{where}: a pickle (or joblib) file, not a skreid model. skreid never loads "
-                "pickles: they can run arbitrary code. If you wrote it yourself, load it with "
-                "pickle/joblib and save it with skreid.save."
-            )
     try:
         archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
     except RecursionError:  # JSON nested thousands deep: a crafted file, not a model

@@ -40,6 +40,22 @@ def topk_rows(values, k):
     return np.take_along_axis(values, idx, 1), idx
 
 
+def _merge(best, rows, cols, vals, n_rows, k):
+    """Keep the k best of ``best`` (running ``(values, positions)``) and new candidates.
+
+    Candidates are ``(rows, cols, vals)`` triplets; the order is (value, position).
+    """
+    if best is not None:
+        bv, bp = best
+        rows = np.concatenate([np.repeat(np.arange(n_rows), bv.shape[1]), rows])
+        cols, vals = np.concatenate([bp.ravel(), cols]), np.concatenate([bv.ravel(), vals])
+    order = np.lexsort((cols, vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    keep = np.arange(len(rows)) - starts[rows] < k
+    return vals[keep].reshape(n_rows, k), cols[keep].reshape(n_rows, k)
+
+
 def exact_search(blocked, k, exclude=None, max_elements=BLOCK_ELEMENTS):
     """The ``k`` nearest gallery items of every query, best first.
 
@@ -61,17 +77,25 @@ def exact_search(blocked, k, exclude=None, max_elements=BLOCK_ELEMENTS):
         ``inf`` where fewer than ``k`` items were left after ``exclude``.
     positions : ndarray of shape (n_queries, k), int64
         Gallery positions, -1 where the distance is ``inf``.
+
+    Notes
+    -----
+    Only the first column block of each row block is partitioned (``np.partition``, to find
+    each row's k-th value); later blocks only compare against the running k-th best, which
+    lets few entries through, so the selection costs little more than one pass over the block.
     """
     n_q, n_g = blocked.n_queries, blocked.n_gallery
     # a large k (a full ranking) is selected from whole rows: merging k-wide candidate lists
     # block after block would cost more than the block itself
-    width = n_g if (n_g <= _COLUMNS or 2 * k > _COLUMNS) else _COLUMNS
+    full_rows = n_g <= _COLUMNS or 2 * k > _COLUMNS
+    width = n_g if full_rows else _COLUMNS
     step = blocked.rows_per_block(width, max_elements)
     dist = np.empty((n_q, k), dtype=blocked.queries.dtype)
     pos = np.empty((n_q, k), dtype=np.int64)
     for start in range(0, n_q, step):
         rows = slice(start, min(start + step, n_q))
-        best_d = best_i = None
+        n_rows = rows.stop - rows.start
+        best = None
         for c0 in range(0, n_g, width):
             cols = slice(c0, min(c0 + width, n_g))
             values = blocked.ranking(rows, cols)
@@ -79,16 +103,21 @@ def exact_search(blocked, k, exclude=None, max_elements=BLOCK_ELEMENTS):
                 mask = exclude(rows, cols)
                 if mask is not None:
                     values[mask] = np.inf
-            d, i = topk_rows(values, k)
-            i += c0
-            if best_d is None:
-                best_d, best_i = d, i
-            else:
-                # earlier blocks hold smaller positions, and both lists are in (value, position)
-                # order: a stable sort on the value keeps that order
-                d, i = np.concatenate([best_d, d], 1), np.concatenate([best_i, i], 1)
-                order = np.argsort(d, axis=1, kind="stable")[:, :k]
-                best_d, best_i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
-        dist[rows], pos[rows] = blocked.finish(best_d), best_i
+            if full_rows:
+                best = topk_rows(values, k)
+                continue
+            take = None
+            if best is not None:
+                # strictly below the running k-th best: an equal value at a later position loses
+                take = values < best[0][:, -1:]
+                if np.count_nonzero(take) > 4 * k * n_rows:
+                    take = None  # too many: partition this block as well
+            if take is None:
+                kth = np.partition(values, k - 1, axis=1)[:, k - 1 : k]
+                take = values <= kth if best is None else (values <= kth) & (
+                    values < best[0][:, -1:])
+            r, c = np.nonzero(take)
+            best = _merge(best, r, c + c0, values[r, c], n_rows, k)
+        dist[rows], pos[rows] = blocked.finish(best[0]), best[1]
     pos[np.isinf(dist)] = -1
     return dist, pos

@@ -133,6 +133,18 @@ class GalleryIndex:
         self.cameras = None
         self._faiss = self._faiss_info = None
 
+    @classmethod
+    def _from_embeddings(cls, embeddings, metric):
+        """An index over already-validated float32 embeddings (normalised for cosine), no copy.
+
+        How the re-ID estimators search their gallery without storing a second copy of it.
+        """
+        index = cls(metric)
+        index.n_features = embeddings.shape[1]
+        index.embeddings = embeddings
+        index._sq_norms = np.einsum("ij,ij->i", embeddings, embeddings)
+        return index
+
     def __len__(self):
         return self.embeddings.shape[0]
 

@@ -181,6 +181,16 @@ def read_archive(path, *, kind, max_format_version):
     kinds = (kind,) if isinstance(kind, str) else tuple(kind)
     if not os.path.isfile(where):
         raise FileNotFoundError(f"{where}: no such file.")
+    with open(where, "rb") as fh:
+        opening = fh.read(2)
+    # checked before the zip test: a pickled Keras estimator ends with the zip of its network,
+    # so it would pass for a (broken) zip archive
+    if opening in _PICKLE_MAGIC:
+        raise UnsafeArchiveError(
+            f"{where}: a pickle (or joblib) file, not a skreid file. skreid never loads pickles: "
+            "they can run arbitrary code. If you wrote it yourself, load it with pickle/joblib "
+            "and save it again with skreid."
+        )
     if not zipfile.is_zipfile(where):
         raise UnsafeArchiveError(
             f"{where}: not a skreid file (expected a zip archive with a manifest.json); "

@@ -2,6 +2,7 @@
 where an empty or zero-width array can abort the whole process)."""
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -63,6 +64,11 @@ def check_images(
         X = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if np.iscomplexobj(X):
+        raise ValueError(
+            f"{name} holds complex numbers (dtype {X.dtype}): pixel values must be real; pass "
+            f"np.abs(X) or X.real if that is what you mean."
+        )
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise ValueError(f"{name} must hold numbers (pixel values), got dtype {X.dtype}.")
     if X.ndim == 0 or X.shape[0] == 0:
@@ -119,3 +125,92 @@ def check_images(
             f"index {int(bad[0])}); clean or impute them before fitting."
         )
     return X
+
+
+# ----------------------------------------------------------------------------- pixel scale
+#: The most bytes one batch of float32 network inputs may take (1 GiB): ``batch_size x height
+#: x width x channels x 4`` at the working ``image_size``. The network's activations take many
+#: times more, so a larger batch would exhaust the memory of a workstation rather than train.
+MAX_BATCH_BYTES = 1 << 30
+
+
+class PixelScaleWarning(UserWarning):
+    """Images whose pixel scale does not match the one the estimator was fitted on."""
+
+
+def pixel_range(X, name="X"):
+    """The pixel scale of an image batch under skreid's rule: 255.0 or 1.0.
+
+    The rule: integer images (uint8, ...) hold pixels in [0, 255]; float images hold them in
+    [0, 1] when no value exceeds 1, else in [0, 255]. Values outside [0, 255] are not pixels
+    (normalised images, say) and raise ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skreid.utils import pixel_range
+    >>> pixel_range(np.ones((1, 2, 2, 3), np.uint8)), pixel_range(np.full((1, 2, 2), 0.5))
+    (255.0, 1.0)
+    """
+    X = np.asarray(X)
+    if X.size == 0:
+        return 255.0
+    low, high = float(X.min()), float(X.max())
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"{name} has pixel values in [{low:.4g}, {high:.4g}], outside [0, 255]: pass images "
+            f"with pixels in [0, 255] (uint8, or floats) or [0, 1] (floats), not normalised "
+            f"values."
+        )
+    if X.dtype == bool or np.issubdtype(X.dtype, np.floating):
+        return 1.0 if high <= 1.0 else 255.0
+    return 255.0  # integer dtype: 0-255 whatever the values (uint8 masks of 0/1 stay 0/1)
+
+
+def match_pixel_range(X, fitted_range, *, estimator, name="X"):
+    """Factor that brings image batch ``X`` to the pixel scale seen in ``fit`` (1, 255 or 1/255).
+
+    Integer ``X`` is always read as [0, 255] (so ``uint8`` works after a fit on [0, 1] floats).
+    Float ``X`` is read on the fitted scale, checked: values above 1 after a fit on [0, 1]
+    floats raise ValueError; floats that all lie in [0, 1] after a fit on [0, 255] pixels give a
+    :class:`PixelScaleWarning` (they are probably ``X / 255``; an all-black batch is not
+    warned about).
+    """
+    X = np.asarray(X)
+    if X.size == 0 or fitted_range is None:
+        return 1.0
+    got = pixel_range(X, name)
+    owner = type(estimator).__name__
+    if X.dtype != bool and not np.issubdtype(X.dtype, np.floating):
+        return float(fitted_range) / 255.0
+    if got == fitted_range:
+        return 1.0
+    if fitted_range == 1.0:
+        raise ValueError(
+            f"{name} has float pixels up to {float(X.max()):.4g}, but {owner} was fitted on "
+            f"float pixels in [0, 1]: pass {name} / 255 (or uint8 images)."
+        )
+    if float(X.max()) > 0:
+        warnings.warn(
+            f"{name} holds float pixels in [0, 1] (max {float(X.max()):.4g}), but {owner} was "
+            f"fitted on pixels in [0, 255]; they are read as [0, 255] (nearly black images). "
+            f"Pass {name} * 255 or uint8 images, or fit on [0, 1] floats.",
+            PixelScaleWarning,
+            stacklevel=3,
+        )
+    return 1.0
+
+
+def check_batch_memory(batch_size, image_size, n_channels, *, name="image_size",
+                       limit=MAX_BATCH_BYTES):
+    """Raise ValueError when one float32 batch at ``image_size`` would exceed ``limit`` bytes."""
+    h, w = check_image_size(image_size, name)
+    need = int(batch_size) * h * w * int(n_channels) * 4
+    if need > limit:
+        raise ValueError(
+            f"{name}={(h, w)!r} with batch_size={int(batch_size)} and {int(n_channels)} "
+            f"channel(s) needs {need / 2**30:.3g} GiB per float32 input batch, above the "
+            f"{limit / 2**30:.3g} GiB limit (skreid.utils.MAX_BATCH_BYTES): use a smaller "
+            f"image_size or batch_size."
+        )
+    return need
