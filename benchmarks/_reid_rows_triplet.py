@@ -16,24 +16,9 @@ import os
 import time
 
 import numpy as np
+from _common import Row, best_params
 
 from skreid.metrics import evaluate_reid
-
-WEIGHTS_FILE = "mobilenet_v3_small_075_224_imagenet_no_top_bnfolded.weights.h5"
-
-
-def shared_weights(data_root, weights=None):
-    """Path of the MobileNetV3 weights: explicit, $SKREID_WEIGHTS, or beside the data."""
-    if weights:
-        return weights
-    if os.environ.get("SKREID_WEIGHTS"):
-        return os.environ["SKREID_WEIGHTS"]
-    return os.path.normpath(os.path.join(str(data_root), "..", "..", "weights", WEIGHTS_FILE))
-
-
-def best_params(data_root, weights=None):
-    """Row (c): the estimator's defaults, with the local weights file (offline machine)."""
-    return dict(weights=shared_weights(data_root, weights), random_state=0)
 
 
 def _triplet_run(factory, note_extra=""):
@@ -80,8 +65,6 @@ def _overhead_run(data):
 
 
 def rows():
-    from reid_cab420 import Row
-
     from skreid.reid import TripletEmbedder
 
     wanted = os.environ.get("SKREID_TRIPLET_ROWS", "a,b,c,o").split(",")

@@ -21,7 +21,8 @@ To add rows without editing this file, create ``benchmarks/_reid_rows_triplet.py
 the TRIPLET engineer; imported here when present) defining::
 
     def rows():
-        from reid_cab420 import Row, estimator_row   # this module (benchmarks/ is on sys.path)
+        from _common import Row                    # benchmarks/ is on sys.path
+        from reid_cab420 import estimator_row
         return [
             estimator_row("TripletEmbedder seed (report setting)", "triplet",
                           lambda: TripletEmbedder(...), note_fn=None),
@@ -44,9 +45,9 @@ import os
 import sys
 import time
 import warnings
-from collections import namedtuple
 
 import numpy as np
+from _common import Row  # noqa: E402,F401 (one table row: ``run(data) -> dict``, see above)
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
@@ -54,9 +55,6 @@ from skreid.datasets import load_market1501
 from skreid.metrics import evaluate_reid
 from skreid.preprocessing import FlattenImages, Grayscale, ResizeImages
 from skreid.reid import LOMOFeatures, PCAReID, evaluate_transformer, make_classical_reid
-
-#: One table row: ``run(data) -> dict`` (see the module docstring).
-Row = namedtuple("Row", ["name", "method", "run"])
 
 METHODS = ("pca", "classical", "triplet")
 

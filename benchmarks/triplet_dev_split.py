@@ -32,7 +32,6 @@ TUNING_CHANGES = (
     {"optimizer": "adamw"},
     {"pooling": "gem"},
     {"last_stride": 1},
-    {"camera_sampling": True},
     {"images_per_identity": 8},
     {"batch_size": 128},
     {"frozen_stride": 8},
@@ -70,7 +69,7 @@ def dev_split(train, n_dev=100, seed=123):
 
 def score_setting(train, dev, params):
     """Fit on the non-dev identities, return (dev single-shot rank-1, fit seconds)."""
-    from skreid._keras._reid_training import single_shot_rank1
+    from skreid.metrics import single_shot_rank1
     from skreid.reid import TripletEmbedder
 
     est = TripletEmbedder(**params)
@@ -98,7 +97,7 @@ def main(argv=None):
     parser.add_argument("--changes", nargs="*", default=None,
                         help="JSON objects of parameter changes (default: the table's rows)")
     args = parser.parse_args(argv)
-    from _reid_rows_triplet import shared_weights
+    from _common import shared_weights
 
     table = TABLES[args.table]
     changes = ([json.loads(c) for c in args.changes] if args.changes is not None

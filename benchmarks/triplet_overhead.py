@@ -20,8 +20,7 @@ import numpy as np
 
 def measure_overhead(X, y, params, epochs=3):
     """Return a dict of images/s (steady and total) for the estimator and plain model.fit."""
-    from skreid._keras._base import import_keras, keras_seeded
-    from skreid._keras._samplers import PKSampler
+    from skreid._keras import PKSampler, import_keras, keras_seeded
     from skreid.reid import TripletEmbedder
 
     keras = import_keras()
@@ -92,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
     data = load_market1501(args.data)
-    from _reid_rows_triplet import best_params
+    from _common import best_params
 
     res = measure_overhead(data.train.images, data.train.person_ids,
                            best_params(args.data, args.weights), epochs=args.epochs)

@@ -7,8 +7,11 @@ preprocessing (128x64 RGB -> 64x32 grayscale -> 2,048 features) is one line::
     make_pipeline(ResizeImages((64, 32)), Grayscale(), FlattenImages())
 """
 
+from numbers import Integral
+
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skreid.utils import check_image_size, check_images
@@ -22,6 +25,9 @@ _LUMA = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2125, 0.7154, 0.0721)}
 class _ImageTransformer(TransformerMixin, BaseEstimator):
     """Stateless image transformer: ``fit`` records the input image shape only."""
 
+    _parameter_constraints = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         X = check_images(X)
         self._check_params()
@@ -60,6 +66,12 @@ class ResizeImages(_ImageTransformer):
     (2, 64, 32, 3)
     """
 
+    _parameter_constraints = {
+        "size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "order": [Interval(Integral, 0, 5, closed="both")],
+        "anti_aliasing": ["boolean"],
+    }
+
     def __init__(self, size=(64, 32), *, order=1, anti_aliasing=True):
         self.size = size
         self.order = order
@@ -67,8 +79,6 @@ class ResizeImages(_ImageTransformer):
 
     def _check_params(self):
         check_image_size(self.size, "size")
-        if self.order not in (0, 1, 2, 3, 4, 5):
-            raise ValueError(f"order must be an int in 0..5, got {self.order!r}.")
 
     def transform(self, X):
         from skimage.transform import resize  # imported here: skimage is slow to import
@@ -102,6 +112,11 @@ class Grayscale(_ImageTransformer):
 
     Images that already have one channel pass through unchanged.
     """
+
+    _parameter_constraints = {
+        "weights": [StrOptions(set(_LUMA)), "array-like"],
+        "keep_dims": ["boolean"],
+    }
 
     def __init__(self, weights="bt601", *, keep_dims=True):
         self.weights = weights

@@ -1,8 +1,12 @@
 """Suite-wide guards."""
 
 import os
+import sys
 
 import pytest
+
+# the shared test helpers (tests/_*.py) are importable from every test folder
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -2,7 +2,7 @@
 the offending argument or file, and nothing is written (no file, no fitted estimator).
 
 The cases are the defects of the adversarial audit (issue 13) and the bad inputs the other test
-modules cover one by one; the CLI's bad arguments live in tests/test_cli.py.
+modules cover one by one; the CLI's bad arguments live in tests/cli/test_cli.py.
 """
 
 import os

@@ -4,7 +4,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skreid.preprocessing import FlattenImages, Grayscale, ResizeImages
 from skreid.utils import check_images
@@ -86,48 +85,4 @@ def test_grayscale_rejects_four_channels():
         Grayscale().fit_transform(np.zeros((1, 4, 4, 4)))
 
 
-# sklearn's generic checks feed 2-D (n_samples, n_features) tables of arbitrary width; these
-# transformers take image batches and refuse 2-D input without an image shape (a silent guess
-# would resize or grey the wrong axes). Every check below fails for that reason alone.
-_IMAGE_ONLY = "takes image batches (n, h, w[, c]); the check feeds 2-D tabular data"
-EXPECTED_FAILED = dict.fromkeys(
-    [
-        "check_complex_data",
-        "check_dict_unchanged",
-        "check_dont_overwrite_parameters",
-        "check_dtype_object",
-        "check_estimators_dtypes",
-        "check_estimators_empty_data_messages",
-        "check_estimators_fit_returns_self",
-        "check_estimators_nan_inf",
-        "check_estimators_overwrite_params",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_fit2d_1feature",
-        "check_fit2d_1sample",
-        "check_fit2d_predict1d",
-        "check_fit_check_is_fitted",
-        "check_fit_idempotent",
-        "check_fit_score_takes_y",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_n_features_in",
-        "check_n_features_in_after_fitting",
-        "check_pipeline_consistency",
-        "check_positive_only_tag_during_fit",
-        "check_readonly_memmap_input",
-        "check_transformer_data_not_an_array",
-        "check_transformer_general",
-        "check_transformer_preserve_dtypes",
-        "check_transformers_unfitted_stateless",
-    ],
-    _IMAGE_ONLY,
-)
-
-
-@parametrize_with_checks(
-    [ResizeImages((2, 2)), Grayscale(), FlattenImages()],
-    expected_failed_checks=lambda est: EXPECTED_FAILED,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# sklearn's common checks (and these transformers' expected failures): tests/test_common.py

@@ -55,7 +55,13 @@ plot_image_samples(train["images"], train["person_ids"], n_images=16, random_sta
 # trained from scratch with batch-hard triplets for a short while so the example stays short
 # (its default, a fine-tuned MobileNetV3, needs ImageNet weights: pass ``weights=`` a local
 # file when offline).
-from skreid.reid import PCAReID, TripletEmbedder, evaluate_transformer, make_classical_reid
+from skreid.reid import (
+    PCAReID,
+    TripletEmbedder,
+    estimator_metric,
+    evaluate_transformer,
+    make_classical_reid,
+)
 
 methods = {
     "PCAReID (report baseline)": PCAReID(n_components=0.95, image_size=(64, 32),
@@ -67,11 +73,6 @@ methods = {
         id_loss_weight=0.0, augment=False, validation_fraction=0.0, random_state=0),
 }
 
-def metric_of(est):
-    """The gallery distance of a re-ID estimator, or of the last step of a Pipeline."""
-    return est[-1].metric if hasattr(est, "steps") else est.metric
-
-
 results = {}
 for name, est in methods.items():
     start = time.perf_counter()
@@ -80,7 +81,7 @@ for name, est in methods.items():
     res = evaluate_transformer(
         est, query["images"], query["person_ids"], gallery["images"], gallery["person_ids"],
         query_cameras=query["camera_ids"], gallery_cameras=gallery["camera_ids"],
-        metric=metric_of(est), max_rank=20,
+        metric=estimator_metric(est), max_rank=20,
     )
     results[name] = res
     print(f"{name:34s} Top-1 {res['rank1']:.3f}  Top-5 {res['rank5']:.3f}  "

@@ -84,7 +84,7 @@ def import_keras():
             import tensorflow
 
             # before TF's first op: its pools get the Dask worker's share of the cores
-            from skreid.parallel._threads import limit_tensorflow_threads
+            from skreid.utils.tf_threads import limit_tensorflow_threads
 
             limit_tensorflow_threads(tensorflow)
     finally:

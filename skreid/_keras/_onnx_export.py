@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import import_keras
-from skreid.runtime._metadata import FORMAT_VERSION, INPUT_NAME, KINDS, METADATA_KEY
+from skreid.utils.onnx_metadata import FORMAT_VERSION, INPUT_NAME, KINDS, METADATA_KEY
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402  (after import_keras, which silences TF's C++ logs)
@@ -138,7 +138,9 @@ def _petnet_function(est):
     return predict, (None, None, None, est.n_channels_in_)
 
 
-def _kind(est):
+def export_kind(est):
+    """``"embedder"`` or ``"petnet"``: what :func:`export_onnx` makes of ``est`` (TypeError
+    for an estimator it does not export)."""
     name = type(est).__name__
     if name == "TripletEmbedder":
         return "embedder"
@@ -287,7 +289,7 @@ def export_onnx(estimator, path, *, opset=DEFAULT_OPSET, atol=1e-4, X_check=None
         The metadata written into the file (``metadata_props["skreid"]``), with the
         verification's max-abs differences under ``"verification"``.
     """
-    kind = _kind(estimator)
+    kind = export_kind(estimator)
     check_is_fitted(estimator, "model_")
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:

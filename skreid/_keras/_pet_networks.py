@@ -166,8 +166,9 @@ def build_finetune_network(
     head="light",
     dropout=0.2,
     decoder_width=64,
+    backbone_name="mobilenet_v3_small",
 ):
-    """Two-headed network on a pretrained backbone (MobileNetV3Small expected).
+    """Two-headed network on a pretrained backbone of the registry.
 
     Parameters
     ----------
@@ -185,6 +186,8 @@ def build_finetune_network(
         Channels of the feature-pyramid segmentation decoder, which fuses the backbone's
         feature maps at strides 32, 16, 8 and 4 (1x1 projections, upsample and add) and
         upsamples the fused stride-4 map to ``image_size``.
+    backbone_name : str, default="mobilenet_v3_small"
+        The registry name of ``backbone`` (where its stride 4, 8 and 16 maps are read).
 
     Returns
     -------
@@ -200,7 +203,7 @@ def build_finetune_network(
 
     # one model with several outputs, so the backbone runs once per batch; named "backbone"
     # so the estimator finds it to freeze and unfreeze its blocks
-    multi = multiscale_features(backbone, strides=(4, 8, 16, 32))
+    multi = multiscale_features(backbone, strides=(4, 8, 16, 32), name=backbone_name)
     features = keras.Model(multi.input, multi.outputs, name="backbone")
     f4, f8, f16, f32 = features(x)
     embedding = layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(f32)

@@ -5,10 +5,10 @@ loaded only when a pets estimator is used.
 """
 
 import math
-import re
 
 import numpy as np
 
+from skreid._keras._backbones import backbone_blocks
 from skreid._keras._base import import_keras
 
 keras = import_keras()
@@ -104,25 +104,15 @@ class PetBatches(keras.utils.PyDataset):
             self.order = self.rng.permutation(len(self.images))
 
 
-def backbone_blocks(backbone):
-    """Index of the first layer of each inverted-residual block of a MobileNetV3 model."""
-    starts = {}
-    for i, layer in enumerate(backbone.layers):
-        match = re.match(r"expanded_conv(?:_(\d+))?_", layer.name)
-        if match:
-            starts.setdefault(int(match.group(1) or 0), i)
-    return [starts[k] for k in sorted(starts)]
-
-
-def set_backbone_trainable(model, n_blocks, freeze_bn=True):
+def set_backbone_trainable(model, n_blocks, freeze_bn=True, name="mobilenet_v3_small"):
     """Freeze the backbone of ``model``, then unfreeze its top ``n_blocks`` blocks.
 
     ``n_blocks=0`` freezes the whole backbone (head-only training); ``None`` unfreezes
     every block. With ``freeze_bn=True`` (pretrained, BatchNorm-folded weights) the
     BatchNormalization layers stay frozen always; with ``freeze_bn=False`` (a randomly
     initialised backbone, whose BatchNorm must learn its statistics) they follow their
-    block. Returns the number of trainable backbone weights. The model must be recompiled
-    afterwards.
+    block. ``name`` is the registry backbone (its block names). Returns the number of
+    trainable backbone weights. The model must be recompiled afterwards.
     """
     backbone = model.get_layer("backbone")
     layers = backbone.layers
@@ -131,24 +121,12 @@ def set_backbone_trainable(model, n_blocks, freeze_bn=True):
     elif n_blocks == 0:
         first = len(layers)
     else:
-        starts = backbone_blocks(backbone)
+        starts = backbone_blocks(backbone, name)
         first = starts[max(len(starts) - int(n_blocks), 0)]
     for i, layer in enumerate(layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = i >= first and not (freeze_bn and is_bn)
     return sum(int(np.prod(w.shape)) for w in backbone.trainable_weights)
-
-
-def set_batchnorm_momentum(model, momentum):
-    """Set the momentum of every BatchNormalization layer of ``model`` (recursively).
-
-    Keras's MobileNetV3 uses 0.999: its moving statistics need thousands of steps to
-    settle, far more than a from-scratch fit on a small data set makes, so inference
-    (which uses them) would see unnormalised activations.
-    """
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = float(momentum)
 
 
 def _call_batches(model, images, batch_size):

@@ -1,4 +1,4 @@
-"""Re-ID embedding networks: the report's seed branch, a small ResNet, MobileNetV3-Small.
+"""Re-ID embedding networks: the report's seed branch, a small ResNet, a registry backbone.
 
 Every network built here has one image input (raw pixels) and these named layers/outputs:
 
@@ -15,7 +15,7 @@ only in training mode. This module imports Keras: import it only when a Keras es
 import keras
 from keras import layers
 
-from skreid._keras._backbones import freeze_up_to_stride, mobilenet_v3_small
+from skreid._keras._backbones import build_backbone, freeze_up_to_stride
 from skreid._keras._layers import (
     GeneralizedMeanPooling,
     Grayscale,
@@ -24,9 +24,14 @@ from skreid._keras._layers import (
     ScaledDense,
     StripePooling,
 )
+from skreid._keras._registry import BACKBONES
 
-#: architectures :func:`build_reid_network` accepts
-ARCHITECTURES = ("seed", "resnet", "mobilenet_v3_small")
+#: architectures :func:`build_reid_network` accepts: two built here, then the registry's
+ARCHITECTURES = ("seed", "resnet", *BACKBONES)
+
+# learning-rate multiplier of the identity head, which starts from scratch while a pretrained
+# backbone needs a small rate (BoT's recipe, Luo et al. 2019)
+HEAD_LR_MULTIPLIER = 10.0
 
 # BatchNorm moving averages with Keras's default momentum (0.99) need ~500 steps to settle;
 # small training sets give far fewer, and inference then uses wrong statistics
@@ -101,7 +106,7 @@ def build_reid_network(
     grayscale=False,
     input_scale=1.0,
     augment=True,
-    head_lr_multiplier=1.0,
+    head_lr_multiplier=HEAD_LR_MULTIPLIER,
     pooling="avg",
     frozen_stride=None,
     last_stride=2,
@@ -111,7 +116,7 @@ def build_reid_network(
 
     Parameters
     ----------
-    architecture : {"seed", "resnet", "mobilenet_v3_small"} or callable
+    architecture : {"seed", "resnet"}, a name of the backbone registry or callable
         A callable maps the (augmented, [0, 255]) image tensor to a feature map or vector.
     input_shape : tuple of int
         ``(height, width, channels)`` of the raw input images.
@@ -121,7 +126,7 @@ def build_reid_network(
         Size of a Dense projection before the BN neck (``None``: the trunk's width; 32 for
         the seed branch).
     weights : str, "imagenet" or None
-        Backbone weights (``mobilenet_v3_small`` only).
+        Backbone weights (registry backbones only).
     image_size : (int, int) or None
         Working size; inputs are resized inside the network.
     grayscale : bool
@@ -137,10 +142,10 @@ def build_reid_network(
         Global pooling of a feature-map trunk: average or generalised mean
         (:class:`~skreid._keras._layers.GeneralizedMeanPooling`).
     frozen_stride : {None, 4, 8, 16}
-        ``mobilenet_v3_small`` only: keep the backbone frozen up to its feature map at this
+        Registry backbones only: keep the backbone frozen up to its feature map at this
         stride (see :func:`~skreid._keras._backbones.freeze_up_to_stride`).
     last_stride : {2, 1}
-        ``mobilenet_v3_small`` only: stride of its last stage (1 doubles the final map).
+        Registry backbones only: stride of its last stage (1 doubles the final map).
     n_parts : int
         Horizontal body stripes pooled beside the global feature (ignored by the seed branch
         and by trunks that return a vector). Each of the ``1 + n_parts`` branches gets its
@@ -159,7 +164,7 @@ def build_reid_network(
     resize = image_size is not None and tuple(image_size) != tuple(input_shape[:2])
     # augment at the smaller of the two resolutions: flips, translations by a fraction of
     # the image and erased rectangles commute with resizing, and fewer pixels cost less
-    # (measured at 256x128 from 128x64 images: 246 vs 236 training images/s)
+    # (docs/benchmarks.rst, development measurements)
     augment_first = augment and resize and (
         image_size[0] * image_size[1] > input_shape[0] * input_shape[1]
     )
@@ -169,7 +174,8 @@ def build_reid_network(
         x = layers.Resizing(*image_size, interpolation="bilinear", antialias=True)(x)
     if grayscale and x.shape[-1] == 3:
         x = Grayscale()(x)
-    if architecture == "mobilenet_v3_small" and x.shape[-1] == 1:
+    pretrained = isinstance(architecture, str) and architecture in BACKBONES
+    if pretrained and x.shape[-1] == 1:
         x = RepeatChannels()(x)
     if augment and not augment_first:
         x = _augmentation(x)
@@ -186,11 +192,11 @@ def build_reid_network(
         trunk = architecture(x)
     elif architecture == "resnet":
         trunk = resnet_trunk(x)
-    elif architecture == "mobilenet_v3_small":
-        backbone = mobilenet_v3_small(tuple(x.shape[1:]), weights=weights,
-                                      last_stride=last_stride)
+    elif pretrained:
+        backbone = build_backbone(architecture, tuple(x.shape[1:]), weights=weights,
+                                  last_stride=last_stride)
         if frozen_stride:
-            freeze_up_to_stride(backbone, frozen_stride)
+            freeze_up_to_stride(backbone, frozen_stride, architecture)
         trunk = backbone(x)
     else:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}.")

@@ -1,16 +1,18 @@
-"""Training helpers of the re-ID embedder: identity-disjoint validation split, validation
-rank-1 with early stopping (best weights restored), optimizer and schedule, compilation.
+"""The re-ID embedder's training loop: batch sampler (the loss's, from the registry),
+identity-disjoint validation split, validation rank-1 with early stopping (best weights
+restored), optimizer and schedule (from the registry), compilation.
 
-This module imports Keras: import it only when a Keras estimator is used.
+:func:`train_triplet` is what ``TripletEmbedder._train`` runs. This module imports Keras:
+import it only when a Keras estimator is used.
 """
 
 import keras
 import numpy as np
 
-from skreid._keras._losses import BatchHardTripletLoss, IdentityLoss, RandomTripletLoss
-
-OPTIMIZERS = ("adam", "adamw", "lamb", "rmsprop", "sgd")
-LR_SCHEDULES = ("constant", "cosine")
+from skreid._keras._losses import IdentityLoss
+from skreid._keras._registry import LOSSES, OPTIMIZERS, SCHEDULES
+from skreid._keras._samplers import PKSampler, RandomTripletSampler, as_keras_dataset
+from skreid.metrics import single_shot_rank1
 
 
 def split_identities(codes, fraction, rng):
@@ -34,61 +36,6 @@ def split_identities(codes, fraction, rng):
     val_ids = rng.choice(eligible, n_val, replace=False)
     val_mask = np.isin(codes, val_ids)
     return ~val_mask, val_mask
-
-
-def leave_one_out_rank1(embeddings, ids, cameras=None):
-    """Rank-1 of each image against all others (same-camera same-identity matches skipped).
-
-    Queries without any valid match are skipped.
-    """
-    emb = np.asarray(embeddings, np.float64)
-    sq = (emb**2).sum(1)
-    d = sq[:, None] - 2 * emb @ emb.T + sq[None, :]
-    np.fill_diagonal(d, np.inf)
-    same = ids[:, None] == ids[None, :]
-    if cameras is not None:
-        # Market-1501 protocol: a same-camera image of the same person is not a valid match
-        d[same & (cameras[:, None] == cameras[None, :])] = np.inf
-    has_match = (same & np.isfinite(d)).any(1)
-    if not has_match.any():
-        return float("nan")
-    best = np.argmin(d, axis=1)
-    return float((ids[best] == ids)[has_match].mean())
-
-
-def single_shot_rank1(embeddings, ids, cameras=None, n_draws=20, seed=0):
-    """Single-shot rank-1 like the CAB420 probes, averaged over ``n_draws`` random draws.
-
-    Each draw picks, per identity, one query image and one gallery image (from another
-    camera when ``cameras`` is given); the gallery holds one image per identity. Identities
-    without such a pair are skipped. Far harder, and closer to the probe protocol, than
-    :func:`leave_one_out_rank1`, where every other image of the person can match. The draws
-    use a fixed seed, so successive epochs are scored on the same query/gallery pairs.
-    """
-    emb = np.asarray(embeddings, np.float64)
-    ids = np.asarray(ids)
-    rng = np.random.RandomState(seed)
-    groups = [np.flatnonzero(ids == i) for i in np.unique(ids)]
-    scores = []
-    for _ in range(n_draws):
-        q_idx, g_idx = [], []
-        for members in groups:
-            if len(members) < 2:
-                continue
-            q = rng.choice(members)
-            others = members[members != q]
-            if cameras is not None:
-                others = others[cameras[others] != cameras[q]]
-            if others.size == 0:
-                continue
-            q_idx.append(q)
-            g_idx.append(rng.choice(others))
-        if len(q_idx) < 2:
-            return leave_one_out_rank1(embeddings, ids, cameras)
-        q_idx, g_idx = np.array(q_idx), np.array(g_idx)
-        d = ((emb[q_idx, None, :] - emb[None, g_idx, :]) ** 2).sum(-1)
-        scores.append(float((ids[g_idx[np.argmin(d, axis=1)]] == ids[q_idx]).mean()))
-    return float(np.mean(scores))
 
 
 class ValidationRank1(keras.callbacks.Callback):
@@ -128,40 +75,16 @@ class ValidationRank1(keras.callbacks.Callback):
 
 
 def make_optimizer(name, learning_rate, schedule, total_steps, warmup_steps=0):
-    """Optimizer by name with a constant or cosine (with linear warm-up) learning rate."""
-    if schedule == "cosine":
-        warmup_steps = int(min(warmup_steps, max(total_steps - 1, 0)))
-        lr = keras.optimizers.schedules.CosineDecay(
-            learning_rate * (0.1 if warmup_steps else 1.0),
-            decay_steps=max(total_steps - warmup_steps, 1),
-            alpha=0.01,
-            warmup_target=learning_rate if warmup_steps else None,
-            warmup_steps=warmup_steps,
-        )
-    else:
-        lr = learning_rate
-    if name == "adam":
-        return keras.optimizers.Adam(lr)
-    if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=5e-4)
-    if name == "lamb":
-        # layer-wise trust ratio: each layer moves by a fraction of its own norm. The folded
-        # BatchNorm of the pretrained backbone leaves kernels of very different scales, and
-        # Adam's fixed step size wrecks the small ones (measured: features collapse).
-        return keras.optimizers.Lamb(lr)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+    """Optimizer of :data:`~skreid._keras._registry.OPTIMIZERS` with a schedule of
+    :data:`~skreid._keras._registry.SCHEDULES` (cosine: linear warm-up, then decay)."""
+    lr = SCHEDULES[schedule](keras, learning_rate, total_steps, warmup_steps)
+    return OPTIMIZERS[name](keras, lr)
 
 
 def compile_reid_model(model, *, loss, margin, id_loss_weight, label_smoothing, optimizer,
                        run_eagerly=False):
     """Compile a network of :mod:`skreid._keras._reid_networks` with the re-ID losses."""
-    if loss == "random_triplet":
-        triplet = RandomTripletLoss(margin=margin)
-    else:
-        triplet = BatchHardTripletLoss(margin=None if loss == "soft_margin" else margin)
-    losses = {"triplet": triplet}
+    losses = {"triplet": LOSSES[loss].build(margin)}
     weights = {"triplet": 1.0}
     if "logits" in model.output_names:
         losses["logits"] = IdentityLoss(label_smoothing=label_smoothing)
@@ -169,3 +92,69 @@ def compile_reid_model(model, *, loss, margin, id_loss_weight, label_smoothing, 
     model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
                   run_eagerly=run_eagerly, jit_compile=False)
     return model
+
+
+def make_sampler(loss, codes, batch_size, images_per_identity, rng):
+    """The batch sampler the registry's ``loss`` needs, over integer identity ``codes``."""
+    if LOSSES[loss].sampler == "triplets":
+        return RandomTripletSampler(codes, batch_size, rng)
+    return PKSampler(codes, batch_size // images_per_identity, images_per_identity, rng)
+
+
+def train_triplet(est, X, y, epochs, cameras=None):
+    """Train ``est.model_`` (a fitted-or-fresh ``TripletEmbedder``) for ``epochs`` epochs.
+
+    The first fit draws the identity-disjoint validation split (kept by continued training),
+    compiles with the registry's optimizer and schedule over the whole run, feeds the loss's
+    sampler through one endless dataset, scores validation rank-1 each epoch (early stopping
+    restores the best weights) and indexes the training images as the gallery. Returns the
+    Keras history.
+    """
+    # the global NumPy RNG is seeded by the estimator base for this fit
+    rng = np.random.RandomState(np.random.randint(2**31 - 1))  # noqa: NPY002
+    codes = np.searchsorted(est.identities_, y) if np.isin(y, est.identities_).all() \
+        else np.unique(y, return_inverse=True)[1]
+    if est.n_epochs_ == 0:
+        train_mask, val_mask = split_identities(codes, est.validation_fraction, rng)
+        est.validation_identities_ = (
+            np.unique(y[val_mask]) if val_mask is not None else np.array([], y.dtype)
+        )
+    else:  # continued training keeps the identity split of the first fit
+        val_mask = np.isin(y, est.validation_identities_)
+        val_mask = val_mask if val_mask.any() else None
+        train_mask = ~val_mask if val_mask is not None else np.ones(len(y), bool)
+    tr = np.flatnonzero(train_mask)
+    tr_codes = np.unique(codes[tr], return_inverse=True)[1]
+    sampler = make_sampler(est.loss, tr_codes, est.batch_size, est.images_per_identity, rng)
+    if est.n_epochs_ == 0 or not getattr(est.model_, "compiled", False):
+        n_batches = len(sampler)
+        optimizer = make_optimizer(est.optimizer, est.learning_rate, est.lr_schedule,
+                                   total_steps=n_batches * epochs,
+                                   warmup_steps=n_batches * est.warmup_epochs)
+        compile_reid_model(
+            est.model_, loss=est.loss, margin=est.margin, id_loss_weight=est.id_loss_weight,
+            label_smoothing=est.label_smoothing, optimizer=optimizer,
+            run_eagerly=est.run_eagerly,
+        )
+    targets = {"triplet": codes[tr]}
+    if "logits" in est.model_.output_names:
+        targets["logits"] = codes[tr]
+    dataset = as_keras_dataset(X[tr], targets, sampler)
+    callbacks = []
+    if val_mask is not None:
+        vcam = None if cameras is None else cameras[val_mask]
+        validation = ValidationRank1(
+            est._embed, X[val_mask], y[val_mask], vcam, early_stopping=est.early_stopping,
+            patience=est.patience, verbose=est.verbose,
+        )
+        callbacks.append(validation)
+    history = est._keras_fit(dataset, epochs=epochs, callbacks=callbacks,
+                             steps_per_epoch=len(sampler), shuffle=False)
+    if val_mask is not None and est.early_stopping:
+        validation.restore_best()
+        # n_epochs_ still counts the epochs before this call (the base adds them after);
+        # the callback keeps the later epoch on ties: the last maximum
+        val = np.asarray(history["val_rank1"], float)[::-1]
+        est.best_epoch_ = est.n_epochs_ + len(val) - int(np.nanargmax(val))
+    est._set_gallery_embeddings(est._embed(X), y, cameras)
+    return history

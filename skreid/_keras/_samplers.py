@@ -27,10 +27,6 @@ class PKSampler:
     n_batches : int, optional
         Batches per epoch; default ``max(ceil(n_ids / P), n_samples // (P * K))`` so an epoch
         sees about as many images as the data set has, and every identity at least once.
-    cameras : ndarray, shape (n_samples,), optional
-        Camera of each image: the K images of an identity then come from as many different
-        cameras as it has (random images within a camera), so every batch holds the
-        cross-camera positive pairs that re-ID is scored on.
 
     Examples
     --------
@@ -43,9 +39,8 @@ class PKSampler:
     """
 
     def __init__(self, codes, n_identities_per_batch, n_images_per_identity, random_state,
-                 n_batches=None, cameras=None):
+                 n_batches=None):
         self.codes = np.asarray(codes)
-        self.cameras = None if cameras is None else np.asarray(cameras)
         self.P = int(n_identities_per_batch)
         self.K = int(n_images_per_identity)
         self.rng = random_state
@@ -75,17 +70,7 @@ class PKSampler:
         return batches
 
     def _pick(self, members):
-        if self.cameras is None or len(members) < self.K:
-            return self.rng.choice(members, self.K, replace=len(members) < self.K)
-        shuffled = self.rng.permutation(members)
-        cams = self.cameras[shuffled]
-        # rank of each image among the shuffled images of its camera: taking ranks 0 first
-        # gives one image per camera, then a second per camera, and so on
-        rank = np.empty(len(cams), dtype=int)
-        for cam in np.unique(cams):
-            at = cams == cam
-            rank[at] = np.arange(at.sum())
-        return shuffled[np.argsort(rank, kind="stable")[: self.K]]
+        return self.rng.choice(members, self.K, replace=len(members) < self.K)
 
 
 class RandomTripletSampler:
@@ -147,9 +132,8 @@ def as_keras_dataset(X, targets, sampler):
 
     Why endless: Keras ends a finite dataset's epoch by dropping its ``tf.data`` iterator,
     whose destructor waits for tf.data's autotuning thread to wake from its current sleep,
-    which grows to tens of seconds in a long fit. Measured at 256x128 on 2 CPUs, 16 of 40
-    epochs took 41 s instead of 21 s, the CPU idle for the difference. One iterator kept for
-    the whole fit waits at most once.
+    which grows to tens of seconds in a long fit (``docs/benchmarks.rst``). One iterator
+    kept for the whole fit waits at most once.
     """
     from skreid._keras._base import import_keras
 

@@ -96,9 +96,8 @@ def build_parser():
     reid.add_argument("--data", required=True, metavar="PATH",
                       help="Market-1501 (standard or course layout) or one subfolder per id")
     reid.add_argument("--method", choices=(*REID_METHODS, "all"), default="all")
-    reid.add_argument("--weights", metavar="FILE",
-                      help="MobileNetV3-Small .weights.h5: TripletEmbedder fine-tunes it (its "
-                           "default); without it a ResNet is trained from scratch")
+    _backbone_options(reid, "TripletEmbedder fine-tunes it; without it a ResNet is trained "
+                            "from scratch")
     reid.add_argument("--epochs", type=int, metavar="N",
                       help="training epochs of TripletEmbedder (default: its own)")
     reid.add_argument("--save", metavar="MODEL",
@@ -110,10 +109,8 @@ def build_parser():
     pets = sub.add_parser("pets", help="breed classification + segmentation on Oxford-IIIT Pet",
                           description=_DESCRIPTIONS["pets"])
     pets.add_argument("--data", required=True, metavar="PATH", help="Oxford-IIIT Pet folder")
-    pets.add_argument("--weights", metavar="FILE",
-                      help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: Keras's "
-                           "ImageNet weights, random initialisation when they cannot be "
-                           "downloaded)")
+    _backbone_options(pets, "for FineTunedPetNet (default: Keras's ImageNet weights, random "
+                            "initialisation when they cannot be downloaded)")
     pets.add_argument("--method", choices=(*PET_METHODS, "all"), default="all")
     pets.add_argument("--image-size", type=int, default=128, metavar="PX",
                       help="working image size in pixels (default: 128)")
@@ -143,17 +140,29 @@ def build_parser():
     return parser
 
 
+def _backbone_options(parser, weights_use):
+    """``--backbone`` and ``--weights``, their choices and help read from the registry."""
+    from skreid._keras import BACKBONES, describe
+
+    parser.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet_v3_small",
+                        help=f"pretrained backbone ({describe(BACKBONES)}; default: "
+                             f"mobilenet_v3_small)")
+    parser.add_argument("--weights", metavar="FILE",
+                        help=f".weights.h5 of the backbone, {weights_use} (MobileNetV3-Small: "
+                             f"{BACKBONES['mobilenet_v3_small'].weights_help()})")
+
+
 # ----------------------------------------------------------------------------- commands
-def _check_weights(path, image_size):
+def _check_weights(path, image_size, backbone="mobilenet_v3_small"):
     """Fail with exit 2 before any training when the weights file is missing or does not fit."""
     if path is None:
         return None
     if not os.path.isfile(path):
         raise CLIError(f"--weights {path}: no such file.")
-    from skreid._keras._backbones import mobilenet_v3_small
+    from skreid._keras import build_backbone
 
     try:
-        mobilenet_v3_small((*image_size, 3), weights=path)
+        build_backbone(backbone, (*image_size, 3), weights=path)
     except ValueError as exc:
         raise CLIError(f"--weights {path}: {str(exc).splitlines()[0]}") from None
     return os.path.abspath(path)
@@ -248,7 +257,8 @@ def cmd_reid(args, progress):
     _check_epochs(args.epochs)
     save = check_save_path(args.save, methods, REID_METHODS)
     if "triplet" in methods and args.weights is not None:
-        triplet = {"weights": _check_weights(args.weights, (128, 64))}
+        triplet = {"weights": _check_weights(args.weights, (128, 64), args.backbone),
+                   "architecture": args.backbone}
     else:
         # no weights file: "imagenet" would need a download, so train a ResNet from scratch
         triplet = {"architecture": "resnet", "weights": None}
@@ -283,9 +293,11 @@ def cmd_pets(args, progress):
 
     methods = PET_METHODS if args.method == "all" else (args.method,)
     _check_data_folder(args.data)
-    weights = _check_weights(args.weights, size) if "finetuned" in methods else None
+    weights = _check_weights(args.weights, size, args.backbone) if "finetuned" in methods \
+        else None
     save = check_save_path(args.save, methods, PET_METHODS)
     options = {m: {"image_size": size} for m in PET_METHODS}
+    options["finetuned"]["backbone"] = args.backbone
     if args.epochs is not None:
         for m in PET_METHODS:
             options[m]["epochs"] = args.epochs

@@ -8,8 +8,8 @@ from sklearn.utils import Bunch
 from skreid.cli._common import CLIError
 
 # The demo's TripletEmbedder: the report's seed branch at 64x32 RGB with batch-hard triplets,
-# trained from scratch (no weights file needed). Augmentation is off: measured on make_people,
-# it kept the network from learning within the demo's epochs (train rank-1 0.12 vs 1.00).
+# trained from scratch (no weights file needed). Augmentation is off: on make_people it kept
+# the network from learning within the demo's epochs (docs/benchmarks.rst).
 _DEMO_TRIPLET = dict(architecture="seed", weights=None, image_size=(64, 32), batch_size=32,
                      images_per_identity=4, id_loss_weight=0.0, augment=False,
                      validation_fraction=0.0, learning_rate=1e-3)
@@ -119,8 +119,7 @@ def demo_pets(size, seed):
 
 def load_reid_data(path, seed):
     """Market-1501 (standard or course layout), else an image folder (one subfolder per id)."""
-    from skreid.datasets import load_image_folder, load_market1501
-    from skreid.datasets._market import detect_market_layout
+    from skreid.datasets import detect_market_layout, load_image_folder, load_market1501
 
     if not os.path.isdir(path):
         raise CLIError(f"--data {path}: no such folder.")

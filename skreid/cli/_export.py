@@ -44,9 +44,9 @@ def cmd_export(args, progress):
         raise CLIError(f"export: cannot load {args.model!r}: {str(exc).splitlines()[0]}") \
             from None
     try:
-        from skreid._keras._onnx_export import ExportVerificationError, _kind
+        from skreid._keras import ExportVerificationError, export_kind
 
-        _kind(estimator)
+        export_kind(estimator)
     except TypeError as exc:
         raise CLIError(f"export: {exc}") from None
     except ImportError as exc:

@@ -34,14 +34,14 @@ def resolve_backbone_weights(weights, image_size, progress):
         return weights, "weights file", None
     import socket
 
-    from skreid._keras._backbones import mobilenet_v3_small
+    from skreid._keras import build_backbone
 
     progress("pets: loading Keras's ImageNet weights for FineTunedPetNet (cached after the "
              "first download)")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(IMAGENET_TIMEOUT_S)
     try:
-        mobilenet_v3_small((*image_size, 3), weights="imagenet")
+        build_backbone("mobilenet_v3_small", (*image_size, 3), weights="imagenet")
     except ValueError as exc:
         # the backbone's message: "...could not download the Keras weights for ... (why)."
         reason = str(exc).split(" This machine")[0].strip()

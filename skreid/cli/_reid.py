@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from skreid.cli._common import bad_data, look_for, set_known_params
+from skreid.reid import estimator_metric
 
 REID_COLUMNS = ["method", "rank1", "rank5", "rank10", "mAP", "mINP", "rank1_no_camera_rule",
                 "fit_s", "eval_s"]
@@ -32,14 +33,6 @@ def make_reid_method(name, *, seed, options, n_train=None):
         est = TripletEmbedder(random_state=seed)
         return set_known_params(est, **options.get("triplet", {}))
     raise ValueError(f"unknown re-ID method {name!r}")
-
-
-def metric_of(estimator):
-    """The distance an estimator (or the last step of a Pipeline) ranks its gallery with."""
-    if hasattr(estimator, "metric"):
-        return estimator.metric
-    steps = getattr(estimator, "steps", None)
-    return metric_of(steps[-1][1]) if steps else "euclidean"
 
 
 METHOD_LABELS = {"pca": "PCAReID (report baseline)", "classical": "classical preset",
@@ -90,7 +83,7 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, 
             t0 = time.perf_counter()
             q_emb = np.asarray(est.transform(query.images))
             g_emb = np.asarray(est.transform(gallery.images))
-            metric = metric_of(est)
+            metric = estimator_metric(est)
             progress(f"re-ID: evaluating {label} ({metric} distance, Market-1501 camera rule)")
             res = evaluate_reid(
                 q_emb, query.person_ids, g_emb, gallery.person_ids,

@@ -75,7 +75,7 @@ def check_embedder(model, where):
 
 def list_image_files(paths, name="IMAGES"):
     """Image files named, or found (recursively, sorted) in the folders named, as abs paths."""
-    from skreid.datasets._common import IMAGE_EXTENSIONS
+    from skreid.datasets import IMAGE_EXTENSIONS
 
     files = []
     for path in paths:
@@ -132,7 +132,7 @@ def embed_files(model, files, *, batch_size=BATCH_SIZE, bar=None):
     Only one batch of decoded images is in memory at a time. Unreadable files are collected
     (and left out) so that all of them can be named at once.
     """
-    from skreid.datasets._common import read_image
+    from skreid.datasets import read_image
 
     h, w, c = model.input_shape_
     mode = "L" if c == 1 else "RGB"

@@ -8,7 +8,7 @@ warning counting what was skipped); a failed download raises OSError. Importing 
 never imports TensorFlow or Keras.
 """
 
-from skreid.datasets._common import MASK_IGNORE
+from skreid.datasets._common import IMAGE_EXTENSIONS, MASK_IGNORE, read_image
 from skreid.datasets._fetch import (
     OXFORD_PETS_FILES,
     RemoteFile,
@@ -16,12 +16,13 @@ from skreid.datasets._fetch import (
     get_data_home,
 )
 from skreid.datasets._image_folder import load_image_folder, parse_camera_id
-from skreid.datasets._market import load_market1501, parse_market_name
+from skreid.datasets._market import detect_market_layout, load_market1501, parse_market_name
 from skreid.datasets._pets import PET_BREEDS, load_oxford_pets
 from skreid.datasets._synthetic import make_people
 from skreid.datasets._synthetic_pets import make_pets
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "MASK_IGNORE",
     "OXFORD_PETS_FILES",
     "PET_BREEDS",
@@ -35,4 +36,6 @@ __all__ = [
     "make_pets",
     "parse_camera_id",
     "parse_market_name",
+    "detect_market_layout",
+    "read_image",
 ]

@@ -1,7 +1,6 @@
 """Helpers shared by the dataset loaders and generators (argument checks, image reading)."""
 
 import contextlib
-import numbers
 import os
 import warnings
 from pathlib import Path
@@ -13,20 +12,6 @@ import numpy as np
 MASK_IGNORE = 255
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-def check_int(value, name, *, min_value=None, max_value=None):
-    """Return ``value`` as an int, or raise a ValueError naming ``name`` and the accepted range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    value = int(value)
-    if (min_value is not None and value < min_value) or (
-        max_value is not None and value > max_value
-    ):
-        low = "-inf" if min_value is None else min_value
-        high = "inf" if max_value is None else max_value
-        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value}.")
-    return value
 
 
 def check_on_error(on_error):

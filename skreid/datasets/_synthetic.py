@@ -8,11 +8,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from sklearn.utils import Bunch, check_random_state
 
-from skreid.datasets._common import add_noise, check_int
+from skreid.datasets._common import add_noise
 
 # re-exported so that both generators can be imported from this module too
-from skreid.datasets._synthetic_pets import make_pets  # noqa: F401
-from skreid.utils import check_image_size
+from skreid.utils import check_image_size, check_positive_int
 
 # Clothing palette (RGB): a small palette so many identities share colours and the pattern, bag,
 # build and colour combination (not one colour) is what tells people apart.
@@ -94,9 +93,9 @@ def make_people(
     >>> sorted(set(data.person_ids.tolist()))
     [1, 2, 3, 4, 5]
     """
-    n_ids = check_int(n_identities, "n_identities", min_value=1)
-    n_per = check_int(n_images_per_identity, "n_images_per_identity", min_value=1)
-    n_cams = check_int(n_cameras, "n_cameras", min_value=1)
+    n_ids = check_positive_int(n_identities, "n_identities")
+    n_per = check_positive_int(n_images_per_identity, "n_images_per_identity")
+    n_cams = check_positive_int(n_cameras, "n_cameras")
     height, width = _check_rgb_shape(image_shape)
     rng = check_random_state(random_state)
 

@@ -6,8 +6,8 @@ A vectorised NumPy renderer (no drawing library), fast enough for tests and exam
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from skreid.datasets._common import add_noise, check_int
-from skreid.utils import check_image_size
+from skreid.datasets._common import add_noise
+from skreid.utils import check_image_size, check_positive_int
 
 _CHUNK = 256  # images rendered at once: bounds memory whatever n is
 
@@ -61,8 +61,10 @@ def make_pets(n_samples=200, n_classes=3, image_size=(64, 64), random_state=None
     >>> data.images.shape, data.masks.shape, sorted(set(data.masks.ravel().tolist()))
     ((10, 32, 32, 3), (10, 32, 32), [0, 1])
     """
-    n = check_int(n_samples, "n_samples", min_value=1)
-    k = check_int(n_classes, "n_classes", min_value=1, max_value=_MAX_PET_CLASSES)
+    n = check_positive_int(n_samples, "n_samples")
+    k = check_positive_int(n_classes, "n_classes")
+    if k > _MAX_PET_CLASSES:
+        raise ValueError(f"n_classes must be at most {_MAX_PET_CLASSES}, got {k}.")
     height, width = check_image_size(image_size, name="image_size")
     if height < 8 or width < 8:
         raise ValueError(f"image_size must be at least (8, 8), got {image_size!r}.")

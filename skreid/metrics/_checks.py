@@ -1,51 +1,17 @@
 """Input validation shared by the ranking metrics, run before any work starts."""
 
-import numbers
 
 import numpy as np
 
+from skreid.utils import check_labels, check_positive_int  # noqa: F401 (re-exported)
+
 AP_MODES = ("non_interpolated", "trapezoid")
-
-
-def check_positive_int(value, name):
-    """Return ``value`` as an int >= 1, or raise a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
-    return int(value)
 
 
 def check_ap_mode(ap_mode):
     if ap_mode not in AP_MODES:
         raise ValueError(f"ap_mode must be one of {AP_MODES}, got {ap_mode!r}.")
     return ap_mode
-
-
-def check_labels(labels, name, n=None, n_name=None):
-    """Return a 1-D label array (ids or cameras), checking its length against ``n``."""
-    if labels is None:
-        raise ValueError(f"{name} is required, got None.")
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
-    if labels.dtype == object:
-        # object arrays compare element by element in Python: refuse them early rather than
-        # be slow (and possibly wrong, e.g. for mixed types) later.
-        try:
-            labels = (
-                labels.astype(str)
-                if all(isinstance(v, str) for v in labels)
-                else (labels.astype(np.int64))
-            )
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{name} must hold ints or strings, got values of types "
-                f"{sorted({type(v).__name__ for v in labels})}."
-            ) from None
-    if n is not None and labels.shape[0] != n:
-        raise ValueError(
-            f"{name} has {labels.shape[0]} entries but {n_name} has {n}: they must match."
-        )
-    return labels
 
 
 def check_comparable(a, b, name_a, name_b):

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from sklearn.utils import check_random_state
 
-from skreid.metrics._checks import check_labels
+from skreid.utils import check_labels
 
 
 def query_gallery_split(person_ids, camera_ids=None, random_state=None):

@@ -17,7 +17,7 @@ and give the local run's results. What this package adds:
 import importlib
 
 from skreid.parallel._embed import EmbeddedImages, embed_images, load_model_file
-from skreid.parallel._threads import limit_tensorflow_threads, tensorflow_thread_count
+from skreid.utils.tf_threads import limit_tensorflow_threads, tensorflow_thread_count
 
 # these need distributed: imported on first access (PEP 562)
 _LAZY = {"TensorFlowThreads": "skreid.parallel._dask", "connect": "skreid.parallel._dask"}

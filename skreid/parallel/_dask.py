@@ -6,7 +6,7 @@ Imported only when a function that needs ``distributed`` is called (``pip instal
 
 import os
 
-from skreid.parallel._threads import ENV_VAR
+from skreid.utils.tf_threads import ENV_VAR
 
 try:
     import distributed

@@ -277,7 +277,8 @@ def _run_on_cluster(client, model, chunks, batch_size, image_size, timeout, plug
     except (distributed.KilledWorker, distributed.client.FutureCancelledError) as exc:
         key = getattr(exc, "task", None) or getattr(exc, "key", None)
         index = next((i for i, f in enumerate(futures) if f.key == key), None)
-        where = "" if index is None else f" (partition {index}, first file {chunks[index][0]!r})"
+        where = (" (holding the model, which every partition needs)" if index is None
+                 else f" (partition {index}, first file {chunks[index][0]!r})")
         last = getattr(getattr(exc, "last_worker", None), "address", None)
         raise RuntimeError(
             f"embed_images failed: a task{where} killed every worker that ran it"

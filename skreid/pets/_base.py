@@ -8,38 +8,35 @@ same coding (0/1 for ``segmentation="binary"``, 0/1/2 for ``"trimap"``).
 No Keras import at module level: the Keras helpers are imported inside the methods.
 """
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.preprocessing import LabelEncoder
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skreid.datasets import MASK_IGNORE
-from skreid.utils import (
-    check_batch_memory,
-    check_image_size,
-    check_images,
-    match_pixel_range,
-    pixel_range,
-)
+from skreid.pets._targets import PetTargetsMixin
+from skreid.utils import check_batch_memory, check_images, match_pixel_range, pixel_range
 
-_MASK_LABELS = (0, 1, 2)
-_SEGMENTATIONS = ("binary", "trimap")
-
-
-def _check_positive_int(value, name, minimum=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_float(value, name, low, high, *, low_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value > low if low_open else value >= low)
-    if not ok or value > high:
-        interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise ValueError(f"{name} must be a float in {interval}, got {value!r}.")
-    return float(value)
+#: constraints of the parameters both pets estimators have
+PET_CONSTRAINTS = {
+    "image_size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+    "n_classes": [Interval(Integral, 2, None, closed="left"), None],
+    "segmentation": [StrOptions({"binary", "trimap"})],
+    "ignore_border": ["boolean"],
+    "task_weights": ["array-like", dict],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "augment": ["boolean"],
+    "epochs": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, 10, closed="right")],
+    "validation_fraction": [Interval(Real, 0, 0.5, closed="right"), None],
+    "run_eagerly": [StrOptions({"auto"}), "boolean"],
+    "warm_start": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
 def _as_images(X, name="X"):
@@ -73,7 +70,7 @@ def _as_images(X, name="X"):
     return check_images(arr, allow_flat=False, name=name, dtype=None), False
 
 
-class PetNetMixin:
+class PetNetMixin(PetTargetsMixin):
     """Shared implementation of the pets estimators (first base: its tags go on top of the
     scikit-learn mixins' ones).
 
@@ -84,6 +81,7 @@ class PetNetMixin:
     """
 
     # ---------------------------------------------------------------- training
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, masks=None):
         """Train on images ``X``, breed labels ``y`` and optional segmentation ``masks``.
 
@@ -103,6 +101,7 @@ class PetNetMixin:
         """
         return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, masks=masks)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, masks=None):
         """Train one more epoch (building the network on the first call).
 
@@ -111,64 +110,18 @@ class PetNetMixin:
         return self._fit(X, y, epochs=1, reset=False, masks=masks, classes=classes)
 
     # ---------------------------------------------------------------- validation
-    def _validate_params(self):
+    def _check_params(self):
+        """What ``_parameter_constraints`` cannot express (run after them, in ``fit``)."""
         # one float32 RGB batch at the working size must fit skreid.utils.MAX_BATCH_BYTES
-        check_batch_memory(_check_positive_int(self.batch_size, "batch_size"),
-                           check_image_size(self.image_size, name="image_size"), 3)
-        if self.segmentation not in _SEGMENTATIONS:
-            raise ValueError(
-                f"segmentation must be 'binary' (pet/background) or 'trimap' (pet/background/"
-                f"border), got {self.segmentation!r}."
-            )
-        if self.n_classes is not None:
-            _check_positive_int(self.n_classes, "n_classes", minimum=2)
-        _check_positive_int(self.epochs, "epochs", minimum=0)
-        _check_positive_int(self.batch_size, "batch_size")
-        _check_float(self.learning_rate, "learning_rate", 0.0, 10.0, low_open=True)
+        check_batch_memory(self.batch_size, self._image_size(), 3)
         self._task_weights()
-        if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
-            raise ValueError(
-                f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "
-                f"{self.class_weight!r}."
-            )
-        if self.validation_fraction is not None:
-            _check_float(self.validation_fraction, "validation_fraction", 0.0, 0.5, low_open=True)
-        if self.run_eagerly not in ("auto", True, False):
-            raise ValueError(
-                f"run_eagerly must be 'auto', True or False, got {self.run_eagerly!r}."
-            )
-
-    def _task_weights(self):
-        tw = self.task_weights
-        if isinstance(tw, dict):
-            if set(tw) - {"breed", "mask"}:
-                raise ValueError(
-                    f"task_weights keys must be 'breed' and 'mask', got {sorted(tw)!r}."
-                )
-            tw = (tw.get("breed", 1.0), tw.get("mask", 1.0))
-        try:
-            breed, mask = (float(v) for v in tw)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"task_weights must be a (breed, mask) pair or a dict with keys 'breed' and "
-                f"'mask', got {self.task_weights!r}."
-            ) from None
-        if not (np.isfinite([breed, mask]).all() and breed >= 0 and mask >= 0 and breed + mask > 0):
-            raise ValueError(
-                f"task_weights must be finite, non-negative and not both zero, got "
-                f"{self.task_weights!r}."
-            )
-        return breed, mask
-
-    def _n_mask_classes(self):
-        return 1 if self.segmentation == "binary" else 3
 
     def _validate_fit_data(self, X, y, reset, masks=None, classes=None, **fit_params):
         if fit_params:
             raise TypeError(
                 f"fit got unexpected keyword argument(s) {sorted(fit_params)}; accepted: masks."
             )
-        self._validate_params()
+        self._check_params()
         X, flat = _as_images(X)
         if y is None:
             raise ValueError(
@@ -196,119 +149,6 @@ class PetNetMixin:
             else:
                 self.__dict__.pop("n_features_in_", None)
         return X, y_idx, {"masks": m}
-
-    def _encode_labels(self, y, reset, classes=None):
-        if self.n_classes is not None:
-            if not (np.issubdtype(y.dtype, np.integer) or
-                    (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))):
-                raise ValueError(
-                    f"with n_classes={self.n_classes}, y must hold integer labels in "
-                    f"0..{self.n_classes - 1}, got dtype {y.dtype}."
-                )
-            bad = (y < 0) | (y >= self.n_classes)
-            if bad.any():
-                raise ValueError(
-                    f"y has labels outside 0..{self.n_classes - 1} (n_classes={self.n_classes}): "
-                    f"{np.unique(y[bad])[:10].tolist()}."
-                )
-            classes = np.arange(self.n_classes)
-            y_idx = y.astype(np.int64)
-        else:
-            from sklearn.utils.multiclass import type_of_target
-
-            if type_of_target(y) not in ("binary", "multiclass"):
-                raise ValueError(
-                    f"Unknown label type: y must hold class labels, got {type_of_target(y)!r} "
-                    f"values."
-                )
-            if reset:
-                classes = LabelEncoder().fit(y if classes is None else np.asarray(classes)).classes_
-            else:
-                classes = self.classes_
-            unseen = ~np.isin(y, classes)
-            if unseen.any():
-                raise ValueError(
-                    f"y has labels {np.unique(y[unseen])[:10].tolist()} unseen when the network "
-                    f"was built (classes_ = {classes[:10].tolist()}...)."
-                )
-            if len(classes) < 2:
-                raise ValueError(
-                    f"y has only 1 class ({classes[0]!r}); a classifier needs at least 2."
-                )
-            y_idx = np.searchsorted(classes, y)
-        if reset:
-            self.classes_ = classes
-        return y_idx
-
-    def _validate_masks(self, masks, X):
-        if masks is None:
-            return None
-        try:
-            m = np.asarray(masks)
-        except Exception as exc:
-            raise ValueError(f"masks could not be converted to an array: {exc}") from None
-        if m.ndim == 4 and m.shape[-1] == 1:
-            m = m[..., 0]
-        if m.shape != X.shape[:3]:
-            raise ValueError(
-                f"masks must have shape (n_images, height, width) = {X.shape[:3]} to match the "
-                f"images, got {m.shape}."
-            )
-        if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool):
-            raise ValueError(f"masks must hold integer labels, got dtype {m.dtype}.")
-        values = np.unique(m)
-        bad = values[~np.isin(values, (*_MASK_LABELS, MASK_IGNORE))]
-        if bad.size:
-            raise ValueError(
-                f"masks hold values {bad[:10].tolist()}; accepted: 0 (pet), 1 (background), "
-                f"2 (border) and {MASK_IGNORE} (ignored, e.g. images without a trimap)."
-            )
-        return m.astype(np.uint8)
-
-    # ---------------------------------------------------------------- targets
-    def _sample_weights(self, y_idx):
-        weights = np.ones(len(y_idx), dtype=np.float32)
-        if self.class_weight == "balanced":
-            counts = np.bincount(y_idx, minlength=len(self.classes_)).astype(float)
-            present = counts > 0
-            per_class = np.zeros_like(counts)
-            per_class[present] = len(y_idx) / (present.sum() * counts[present])
-            weights = per_class[y_idx].astype(np.float32)
-        elif isinstance(self.class_weight, dict):
-            for label, w in self.class_weight.items():
-                weights[self.classes_[y_idx] == label] = float(w)
-        return weights
-
-    def _mask_targets(self, masks, n, size):
-        """Training targets at the working size: -1 ignored; binary 1 pet / 0 background."""
-        from skreid._keras._pet_training import resize_batch
-
-        if masks is None:
-            return np.full((n, *size, 1), -1.0, dtype=np.float32)
-        m = resize_batch(masks[..., np.newaxis].astype(np.float32), size, "nearest")
-        m = np.rint(m)
-        target = np.full(m.shape, -1.0, dtype=np.float32)
-        ignored = m == MASK_IGNORE
-        if self.ignore_border:
-            ignored |= m == 2
-        if self.segmentation == "binary":
-            # the border hugs the animal: count it as pet unless it is ignored
-            target[(m == 0) | (m == 2)] = 1.0
-            target[m == 1] = 0.0
-        else:
-            for label in _MASK_LABELS:
-                target[m == label] = label
-        target[ignored] = -1.0
-        return target
-
-    def _training_arrays(self, X, y_idx, masks):
-        """Images at the working size, (label, weight) targets and mask targets."""
-        from skreid._keras._pet_training import resize_batch
-
-        size = self._image_size()
-        images = resize_batch(X, size)
-        breed = np.stack([y_idx.astype(np.float32), self._sample_weights(y_idx)], axis=1)
-        return images, breed, self._mask_targets(masks, len(X), size)
 
     # ---------------------------------------------------------------- inference
     def _check_predict_input(self, X, flat):

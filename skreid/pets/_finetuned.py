@@ -1,21 +1,23 @@
-"""FineTunedPetNet: ImageNet MobileNetV3Small with a breed head and a segmentation decoder."""
+"""FineTunedPetNet: a pretrained backbone (MobileNetV3-Small by default) with a breed head and
+a segmentation decoder."""
 
 import os
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skreid._keras._base import KerasEstimatorMixin
-from skreid.pets._base import PetNetMixin, _check_float, _check_positive_int
-from skreid.utils import check_image_size
-
-_HEADS = ("light", "report")
+from skreid._keras._registry import BACKBONES
+from skreid.pets._base import PET_CONSTRAINTS, PetNetMixin
+from skreid.utils import check_image_size, check_weights
 
 
 class FineTunedPetNet(
     PetNetMixin, ClassifierMixin, TransformerMixin, KerasEstimatorMixin, BaseEstimator
 ):
-    """Pretrained MobileNetV3Small fine-tuned to classify the breed and segment the animal.
+    """Pretrained backbone fine-tuned to classify the breed and segment the animal.
 
     Training is staged: for the first ``head_epochs`` epochs the backbone is frozen and only
     the breed head and the segmentation decoder learn (at ``learning_rate``); afterwards the
@@ -29,13 +31,16 @@ class FineTunedPetNet(
     Parameters
     ----------
     weights : str, path-like, "imagenet" or None, default="imagenet"
-        Backbone weights: a local ``.weights.h5`` file (e.g. the shared
+        Backbone weights: a local ``.weights.h5`` file of the same backbone (e.g. the shared
         ``mobilenet_v3_small_075_224_imagenet_no_top_bnfolded.weights.h5``), ``"imagenet"``
         (Keras's download, cached; offline it raises an error telling you to pass a local
         file) or ``None`` (random initialisation, trained from scratch with learning
         BatchNorm, momentum 0.9).
-    alpha : float, default=0.75
-        Backbone width multiplier; must match the weights.
+    backbone : {"mobilenet_v3_small", "mobilenet_v2"}, default="mobilenet_v3_small"
+        A backbone of the registry (``skreid._keras._registry.BACKBONES``).
+    alpha : float or None, default=None
+        Backbone width multiplier; must match the weights. ``None``: the registry's (0.75
+        for MobileNetV3-Small, the shared weights; 1.0 for MobileNetV2).
     head : {"light", "report"}, default="light"
         ``"report"``: global average pooling, Dense 1024-1024-512 ReLU, Dense softmax (the
         report's head). ``"light"``: global average pooling, dropout, Dense softmax.
@@ -43,14 +48,15 @@ class FineTunedPetNet(
         With ``head="light"``, the breed layer starts from a logistic regression (inverse
         regularisation ``probe_C``, ``class_weight`` applied) fitted on the frozen backbone's
         features before any epoch: linear probing then fine-tuning. ``None``: random start.
+        0.5 is the C of the logistic-regression baseline of ``docs/benchmarks.rst`` (the
+        probe is what the default's frozen backbone relies on).
     image_size : int or (int, int), default=(320, 320)
         Working resolution (at least 32); other input sizes are resized inside the network.
         Larger than the backbone's 224 px ImageNet training size on purpose: ImageNet
         training used random-resized crops, which enlarge objects, so pretrained networks
         see objects at their training scale at a higher test resolution (Touvron et al.,
-        "Fixing the train-test resolution discrepancy", 2019). Measured on the Oxford pets
-        test split with a linear probe alone (flip-averaged frozen features): 84.8 % top-1
-        at 224 px, 88.5 % at 256, 89.3 % at 288 and at 320 (``docs/benchmarks.rst``).
+        "Fixing the train-test resolution discrepancy", 2019; measured in
+        ``docs/benchmarks.rst``).
         Load the images at this size (e.g. ``load_oxford_pets(root, image_size=320)``):
         upsampling smaller images inside the network adds no detail.
     n_classes : int or None, default=None
@@ -75,9 +81,8 @@ class FineTunedPetNet(
         Epochs with the backbone frozen; the epochs after them (``epochs > head_epochs``)
         fine-tune. The default (``head_epochs == epochs``) keeps the backbone frozen: on
         the Oxford pets test split it beat fine-tuning 2 blocks after 2 head epochs on
-        every measure (85.6 vs 82.0 % top-1, 65.6 vs 61.6 % balanced accuracy, 0.829 vs
-        0.797 pet IoU, without ``test_time_flip``), since fine-tuning on ~700 images
-        distorts the pretrained features the linear-probe head relies on.
+        every measure (``docs/benchmarks.rst``), since fine-tuning on ~700 images distorts
+        the pretrained features the linear-probe head relies on.
     fine_tune_blocks : int or None, default=2
         Top blocks of the backbone unfrozen after ``head_epochs`` (0: never; None: all).
     batch_size : int, default=32
@@ -113,11 +118,26 @@ class FineTunedPetNet(
     (3, 432)
     """
 
+    _parameter_constraints = {
+        **PET_CONSTRAINTS,
+        "weights": [str, os.PathLike, None],
+        "backbone": [StrOptions(set(BACKBONES))],
+        "alpha": [Interval(Real, 0, None, closed="neither"), None],
+        "head": [StrOptions({"light", "report"})],
+        "probe_C": [Interval(Real, 0, 1e6, closed="right"), None],
+        "decoder_width": [Interval(Integral, 2, None, closed="left")],
+        "test_time_flip": ["boolean"],
+        "head_epochs": [Interval(Integral, 0, None, closed="left")],
+        "fine_tune_blocks": [Interval(Integral, 0, None, closed="left"), None],
+        "fine_tune_learning_rate": [Interval(Real, 0, 10, closed="right")],
+    }
+
     def __init__(
         self,
         weights="imagenet",
         *,
-        alpha=0.75,
+        backbone="mobilenet_v3_small",
+        alpha=None,
         head="light",
         probe_C=0.5,
         image_size=(320, 320),
@@ -143,6 +163,7 @@ class FineTunedPetNet(
         verbose=0,
     ):
         self.weights = weights
+        self.backbone = backbone
         self.alpha = alpha
         self.head = head
         self.probe_C = probe_C
@@ -171,44 +192,23 @@ class FineTunedPetNet(
     def _image_size(self):
         return check_image_size(self.image_size, name="image_size")
 
-    def _validate_params(self):
-        super()._validate_params()
+    def _check_params(self):
+        super()._check_params()
+        spec = BACKBONES[self.backbone]
         size = self._image_size()
-        if min(size) < 32:
-            raise ValueError(f"image_size must be at least (32, 32) for MobileNetV3, got {size}.")
-        if self.head not in _HEADS:
-            raise ValueError(f"head must be one of {_HEADS}, got {self.head!r}.")
-        if not (self.weights is None or isinstance(self.weights, (str, os.PathLike))):
+        if min(size) < spec.min_size:
             raise ValueError(
-                f"weights must be a path to a .weights.h5 file, 'imagenet' or None, got "
-                f"{self.weights!r}."
+                f"image_size must be at least ({spec.min_size}, {spec.min_size}) for "
+                f"{spec.application}, got {size}."
             )
-        if self.weights not in (None, "imagenet") and not os.path.isfile(self.weights):
-            raise ValueError(
-                f"weights file not found: {os.fspath(self.weights)!r}. Pass an existing "
-                f".weights.h5 file, 'imagenet' or None."
-            )
-        _check_positive_int(self.head_epochs, "head_epochs", minimum=0)
-        if self.fine_tune_blocks is not None:
-            _check_positive_int(self.fine_tune_blocks, "fine_tune_blocks", minimum=0)
-        _check_positive_int(self.decoder_width, "decoder_width", minimum=2)
-        if self.probe_C is not None:
-            _check_float(self.probe_C, "probe_C", 0.0, 1e6, low_open=True)
-        _check_float(self.fine_tune_learning_rate, "fine_tune_learning_rate", 0.0, 10.0,
-                     low_open=True)
-        if not isinstance(self.test_time_flip, (bool, np.bool_)):
-            raise ValueError(
-                f"test_time_flip must be True or False, got {self.test_time_flip!r}."
-            )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        check_weights(self.weights, spec.architecture(self.alpha))
 
     def _validate_fit_data(self, X, y, reset, masks=None, **fit_params):
         X, y, params = super()._validate_fit_data(X, y, reset, masks=masks, **fit_params)
         if X.shape[-1] not in (1, 3):
             raise ValueError(
-                f"X must be RGB (3 channels) or grayscale (1) images for MobileNetV3, got "
-                f"{X.shape[-1]} channels."
+                f"X must be RGB (3 channels) or grayscale (1) images for "
+                f"{BACKBONES[self.backbone].application}, got {X.shape[-1]} channels."
             )
         return X, y, params
 
@@ -219,8 +219,7 @@ class FineTunedPetNet(
     def _network_outputs(self, X):
         breed, mask = super()._network_outputs(X)
         if self.test_time_flip:
-            # measured on the Oxford pets test split: +0.8 % top-1, +3.6 % balanced accuracy,
-            # +0.006 pet IoU (benchmarks/pets.py protocol, shared weights)
+            # a measured gain on the Oxford pets test split (docs/benchmarks.rst)
             breed_flip, mask_flip = super()._network_outputs(X[:, :, ::-1])
             breed = 0.5 * (breed + breed_flip)
             mask = 0.5 * (mask + mask_flip[:, :, ::-1])
@@ -228,21 +227,16 @@ class FineTunedPetNet(
 
     def _build_model(self, X, y, masks=None, classes=None):
         from skreid._keras import _pet_networks as nets
-        from skreid._keras._backbones import mobilenet_v3_small
+        from skreid._keras._backbones import build_backbone
 
         size = self._image_size()
-        # only pretrained (BatchNorm-folded) weights need frozen BatchNorm: a random
-        # backbone's BatchNorm must learn its statistics or the network does not train
-        backbone = mobilenet_v3_small((*size, 3), weights=self.weights, alpha=self.alpha,
-                                      freeze_bn=self._pretrained())
-        if not self._pretrained():
-            from skreid._keras._pet_training import set_batchnorm_momentum
-
-            set_batchnorm_momentum(backbone, 0.9)
+        # the registry's BatchNorm rule: frozen for pretrained weights, learning otherwise
+        backbone = build_backbone(self.backbone, (*size, 3), weights=self.weights,
+                                  alpha=self.alpha)
         model = nets.build_finetune_network(
             backbone, image_size=size, n_classes=len(self.classes_),
             n_mask_classes=self._n_mask_classes(), head=self.head, dropout=self.dropout,
-            decoder_width=self.decoder_width,
+            decoder_width=self.decoder_width, backbone_name=self.backbone,
         )
         self._stage = None
         return model
@@ -268,9 +262,10 @@ class FineTunedPetNet(
             return
         blocks = {"head": 0, "fine_tune": self.fine_tune_blocks, "scratch": None}[stage]
         lr = self.fine_tune_learning_rate if stage == "fine_tune" else self.learning_rate
-        set_backbone_trainable(self.model_, blocks, freeze_bn=stage != "scratch")
+        set_backbone_trainable(self.model_, blocks, freeze_bn=stage != "scratch",
+                               name=self.backbone)
         # a linear-probe head is already converged: the head stage trains only the decoder
-        # (at the head learning rate it drifted, measured -1.7 % test top-1 in 2 epochs)
+        # (at the head learning rate it drifted; docs/benchmarks.rst)
         self.model_.get_layer("breed").trainable = not (stage == "head" and self._probed())
         nets.compile_network(self.model_, lr, self._n_mask_classes(), self._task_weights())
         self._stage = stage
@@ -292,8 +287,7 @@ class FineTunedPetNet(
         features = predict_embedding(self.model_, X, self.batch_size)
         if self.augment or self.test_time_flip:
             # the network sees mirrored pets in training (augmentation) and averages both
-            # views at prediction: the probe learns from both views too (measured on the
-            # pets test split at 320 px: 89.3 vs 88.7 % top-1, 72.6 vs 68.5 % balanced)
+            # views at prediction: the probe learns from both views too (docs/benchmarks.rst)
             mirrored = predict_embedding(self.model_, np.ascontiguousarray(X[:, :, ::-1]),
                                          self.batch_size)
             features, y = np.vstack([features, mirrored]), np.concatenate([y, y])

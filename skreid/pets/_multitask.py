@@ -1,12 +1,13 @@
 """MultiTaskPetNet: a from-scratch two-headed CNN (breed classification + segmentation)."""
 
+from numbers import Integral
+
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skreid._keras._base import KerasEstimatorMixin
-from skreid.pets._base import PetNetMixin, _check_positive_int
+from skreid.pets._base import PET_CONSTRAINTS, PetNetMixin
 from skreid.utils import check_image_size
-
-_ARCHITECTURES = ("unet", "seed")
 
 
 class MultiTaskPetNet(
@@ -85,6 +86,13 @@ class MultiTaskPetNet(
     (2, 32, 32)
     """
 
+    _parameter_constraints = {
+        **PET_CONSTRAINTS,
+        "architecture": [StrOptions({"unet", "seed"})],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         architecture="unet",
@@ -131,23 +139,15 @@ class MultiTaskPetNet(
     def _image_size(self):
         return check_image_size(self.image_size, name="image_size")
 
-    def _validate_params(self):
-        super()._validate_params()
-        if self.architecture not in _ARCHITECTURES:
-            raise ValueError(
-                f"architecture must be one of {_ARCHITECTURES}, got {self.architecture!r}."
-            )
-        depth = _check_positive_int(self.depth, "depth")
-        _check_positive_int(self.width, "width")
-        factor = 8 if self.architecture == "seed" else 2**depth
+    def _check_params(self):
+        super()._check_params()
+        factor = 8 if self.architecture == "seed" else 2**self.depth
         size = self._image_size()
         if size[0] % factor or size[1] % factor:
             raise ValueError(
                 f"image_size={size} must be divisible by {factor} for architecture="
                 f"{self.architecture!r} (depth={self.depth})."
             )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
 
     def _build_model(self, X, y, masks=None, classes=None):
         from skreid._keras import _pet_networks as nets

@@ -6,6 +6,8 @@ never changes the user's backend.
 
 import numpy as np
 
+from skreid.utils import check_positive_int  # noqa: F401 (shared by the plotting modules)
+
 # Frame colours of the ranked-matches grid (colour-blind safe tab10 green and red).
 MATCH_COLOR = "#2ca02c"
 MISMATCH_COLOR = "#d62728"
@@ -81,13 +83,6 @@ def get_ax(ax, figsize=(6, 4)):
 
     _, ax = plt.subplots(figsize=figsize)
     return ax
-
-
-def check_count(value, name, minimum=1):
-    """Validate a positive integer parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def pick(n_total, n_wanted, random_state=None):

@@ -6,7 +6,7 @@ import numpy as np
 
 from skreid.plotting._common import (
     as_image_batch,
-    check_count,
+    check_positive_int,
     grid_figure,
     pick,
     show_image,
@@ -68,8 +68,8 @@ def plot_image_samples(
     >>> fig = plot_image_samples(people.images, people.person_ids, n_images=8, n_cols=4)
     """
     images = as_image_batch(images)
-    n_images = check_count(n_images, "n_images")
-    n_cols = check_count(n_cols, "n_cols")
+    n_images = check_positive_int(n_images, "n_images")
+    n_cols = check_positive_int(n_cols, "n_cols")
     if labels is not None:
         labels = np.asarray(labels)
         if len(labels) != len(images):
@@ -146,7 +146,7 @@ def plot_triplets(images, labels, *, n_triplets=4, triplets=None, random_state=N
             f"labels must have one entry per image ({len(images)}), got {len(labels)}."
         )
     if triplets is None:
-        n_triplets = check_count(n_triplets, "n_triplets")
+        n_triplets = check_positive_int(n_triplets, "n_triplets")
         triplets = _sample_triplets(labels, n_triplets, check_random_state(random_state))
     else:
         triplets = np.asarray(triplets)
@@ -218,7 +218,7 @@ def plot_pca_reconstructions(
     from sklearn.decomposition import PCA
 
     images = as_image_batch(images)
-    n_images = check_count(n_images, "n_images")
+    n_images = check_positive_int(n_images, "n_images")
     if isinstance(n_components, (numbers.Number, str)) or hasattr(n_components, "transform"):
         n_components = [n_components]
     if len(n_components) == 0:

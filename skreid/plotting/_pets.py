@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from skreid.plotting._common import as_image_batch, check_count, get_ax, grid_figure, show_image
+from skreid.plotting._common import (
+    as_image_batch,
+    check_positive_int,
+    get_ax,
+    grid_figure,
+    show_image,
+)
 
 __all__ = ["plot_confusion_matrix", "plot_segmentation_overlays"]
 
@@ -138,7 +144,7 @@ def plot_segmentation_overlays(
     >>> fig = plot_segmentation_overlays(pets.images, pets.masks, pets.masks, n_images=2)
     """
     images = as_image_batch(images)
-    n_images = check_count(n_images, "n_images")
+    n_images = check_positive_int(n_images, "n_images")
     masks = [np.asarray(true_masks)] + ([] if pred_masks is None else [np.asarray(pred_masks)])
     for name, m in zip(("true_masks", "pred_masks"), masks, strict=False):
         if m.shape != images.shape[:3]:

@@ -6,7 +6,7 @@ from skreid.plotting._common import (
     MATCH_COLOR,
     MISMATCH_COLOR,
     as_image_batch,
-    check_count,
+    check_positive_int,
     get_ax,
     grid_figure,
     show_image,
@@ -60,7 +60,7 @@ def plot_cmc_curves(results, *, max_rank=None, ax=None, title="CMC curves"):
             f"evaluate_reid dict, got {type(results).__name__}."
         )
     if max_rank is not None:
-        max_rank = check_count(max_rank, "max_rank")
+        max_rank = check_positive_int(max_rank, "max_rank")
     ax = get_ax(ax)
     for name, result in results.items():
         cmc = _cmc_of(name, result)
@@ -147,7 +147,7 @@ def plot_ranked_matches(
     query_images = as_image_batch(query_images, "query_images")
     gallery_images = as_image_batch(gallery_images, "gallery_images")
     query_ids, gallery_ids = np.asarray(query_ids), np.asarray(gallery_ids)
-    n_matches = check_count(n_matches, "n_matches")
+    n_matches = check_positive_int(n_matches, "n_matches")
     if len(query_ids) != len(query_images) or len(gallery_ids) != len(gallery_images):
         raise ValueError(
             f"query_ids ({len(query_ids)}) and gallery_ids ({len(gallery_ids)}) must have one "
@@ -182,7 +182,7 @@ def plot_ranked_matches(
             )
         rankings = list(indices)
     n_rows = len(query_images) if n_queries is None else min(
-        check_count(n_queries, "n_queries"), len(query_images)
+        check_positive_int(n_queries, "n_queries"), len(query_images)
     )
     h, w = query_images.shape[1:3]
     fig, axes = grid_figure(n_rows, n_matches + 1, cell=(1.4 * max(w / h, 0.5), 1.6))

@@ -8,10 +8,10 @@ and scikit-image. ``TripletEmbedder`` needs Keras; it is imported lazily on firs
 import importlib
 
 from skreid.reid._base import REID_METRICS, ReIDMixin
-from skreid.reid._evaluate import evaluate_transformer
+from skreid.reid._evaluate import estimator_metric, evaluate_transformer
 from skreid.reid._features import LOMOFeatures
 from skreid.reid._pca import PCAReID
-from skreid.reid._presets import make_classical_reid
+from skreid.reid._presets import TRIPLET_PRESETS, make_classical_reid
 
 # public name -> module that defines it, imported on first access (it imports keras)
 _LAZY = {"TripletEmbedder": "skreid.reid._triplet"}
@@ -23,6 +23,8 @@ __all__ = [
     "REID_METRICS",
     "LOMOFeatures",
     "make_classical_reid",
+    "TRIPLET_PRESETS",
+    "estimator_metric",
     "evaluate_transformer",
 ]
 

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-__all__ = ["evaluate_transformer"]
+from skreid.reid._base import REID_METRICS
+
+__all__ = ["evaluate_transformer", "estimator_metric"]
 
 
 def evaluate_transformer(
@@ -70,7 +72,7 @@ def evaluate_transformer(
             f"gallery_cameras={'None' if gallery_cameras is None else 'given'}."
         )
     if metric is None:
-        metric = _own_metric(estimator)
+        metric = estimator_metric(estimator)
     query = np.asarray(estimator.transform(X_query))
     gallery = np.asarray(estimator.transform(X_gallery))
     return evaluate_reid(
@@ -85,8 +87,11 @@ def evaluate_transformer(
     )
 
 
-def _own_metric(estimator):
-    """The distance the estimator itself ranks with, else euclidean."""
+def estimator_metric(estimator):
+    """The distance an estimator (or a Pipeline's last step) ranks its gallery with.
+
+    Its ``metric`` when that is one of :data:`REID_METRICS`, else ``"euclidean"``.
+    """
     last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     metric = getattr(last, "metric", None)
-    return metric if metric in ("euclidean", "cosine") else "euclidean"
+    return metric if metric in REID_METRICS else "euclidean"

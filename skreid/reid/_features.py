@@ -1,9 +1,11 @@
 """Hand-crafted re-ID features: LOMO-style local maximal occurrence of colour and texture."""
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from skreid.utils import check_images
@@ -124,11 +126,18 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
         self.texture_weight = texture_weight
         self.image_shape = image_shape
 
+    _parameter_constraints = {
+        "cell_size": [Interval(Integral, 1, None, closed="left")],
+        "n_scales": [Interval(Integral, 1, None, closed="left")],
+        "hsv_bins": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "siltp_radii": ["array-like"],
+        "siltp_tau": [Interval(Real, 0, 1, closed="left")],
+        "texture_weight": [Interval(Real, 0, None, closed="left")],
+        "image_shape": ["array-like", None],
+    }
+
     def _check_params(self):
-        for name in ("cell_size", "n_scales"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
+        """What ``_parameter_constraints`` cannot express: the lengths and items of tuples."""
         bins = self.hsv_bins
         bins = (bins,) * 3 if isinstance(bins, numbers.Integral) else tuple(bins)
         if len(bins) != 3 or any(not isinstance(b, numbers.Integral) or b < 1 for b in bins):
@@ -136,10 +145,6 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
         radii = tuple(self.siltp_radii)
         if any(isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1 for r in radii):
             raise ValueError(f"siltp_radii must be ints >= 1, got {self.siltp_radii!r}.")
-        if not isinstance(self.siltp_tau, numbers.Real) or not 0 <= self.siltp_tau < 1:
-            raise ValueError(f"siltp_tau must be a float in [0, 1), got {self.siltp_tau!r}.")
-        if not isinstance(self.texture_weight, numbers.Real) or self.texture_weight < 0:
-            raise ValueError(f"texture_weight must be >= 0, got {self.texture_weight!r}.")
         return bins, radii
 
     def _check_X(self, X):
@@ -153,6 +158,7 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
         scale = 255.0 if np.issubdtype(raw.dtype, np.integer) or images.max() > 1 else 1.0
         return images / np.float32(scale)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check parameters and record the image shape (nothing is learned)."""
         self._check_params()

@@ -1,16 +1,18 @@
 """PCAReID: PCA ("eigen-people") re-ID, optionally followed by LDA, XQDA or KISSME."""
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skreid.reid._base import ReIDMixin, check_reid_metric
-from skreid.search._rerank import check_rerank
+from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.search import check_rerank
 from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
 
 __all__ = ["PCAReID"]
@@ -148,6 +150,21 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     1.0
     """
 
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"),
+                         Interval(Real, 0, 1, closed="right")],
+        "whiten": ["boolean"],
+        "metric": [StrOptions(set(REID_METRICS))],
+        "rerank": [None, "boolean", dict],
+        "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+        "grayscale": ["boolean"],
+        "image_shape": ["array-like", None],
+        "projection": [StrOptions({p for p in _PROJECTIONS if p}), None],
+        "projection_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_components=0.95,
@@ -177,31 +194,10 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        n = self.n_components
-        if isinstance(n, bool) or not isinstance(n, numbers.Real):
-            raise ValueError(f"n_components must be an int >= 1 or a float in (0, 1], got {n!r}.")
-        if isinstance(n, numbers.Integral):
-            if n < 1:
-                raise ValueError(
-                    f"n_components must be an int >= 1 or a float in (0, 1], got {n!r}."
-                )
-        elif not 0 < n <= 1:
-            raise ValueError(f"n_components as a variance fraction must be in (0, 1], got {n!r}.")
-        check_reid_metric(self.metric)
+        """What ``_parameter_constraints`` cannot express: the rerank dict, the image size."""
         check_rerank(self.rerank)
         if self.image_size is not None:
             check_image_size(self.image_size, "image_size")
-        if self.projection not in _PROJECTIONS:
-            raise ValueError(
-                f"projection must be one of {list(_PROJECTIONS)}, got {self.projection!r}."
-            )
-        pc = self.projection_components
-        if pc is not None and (
-            isinstance(pc, bool) or not isinstance(pc, numbers.Integral) or pc < 1
-        ):
-            raise ValueError(f"projection_components must be None or an int >= 1, got {pc!r}.")
-        if not isinstance(self.reg, numbers.Real) or not self.reg >= 0:
-            raise ValueError(f"reg must be a float >= 0, got {self.reg!r}.")
 
     def _as_matrix(self, X, reset):
         """Validate X and return the flat working matrix (resized/gray images or features)."""
@@ -269,6 +265,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         return getattr(self, "input_shape_", None) is not None
 
     # --------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the PCA (and projection) from training images and identities.
 

@@ -1,11 +1,30 @@
-"""The best classical re-ID pipeline as one call (no deep learning, no GPU)."""
+"""Named configurations: the best classical re-ID pipeline as one call (no deep learning, no
+GPU) and the :class:`~skreid.reid.TripletEmbedder` presets (plain data, no Keras)."""
 
 from sklearn.pipeline import Pipeline
 
 from skreid.reid._features import LOMOFeatures
 from skreid.reid._pca import PCAReID
 
-__all__ = ["make_classical_reid"]
+__all__ = ["make_classical_reid", "TRIPLET_PRESETS"]
+
+#: named configurations of ``TripletEmbedder.from_preset(name, **overrides)``
+TRIPLET_PRESETS = {
+    # the report's setting: seed branch, 64x32 grayscale, random triplets, RMSProp, 5 epochs
+    "report": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+                   loss="random_triplet", margin=1.0, id_loss_weight=0.0, augment=False,
+                   optimizer="rmsprop", learning_rate=1e-3, lr_schedule="constant",
+                   epochs=5, batch_size=256, validation_fraction=0.0),
+    # the same seed branch trained well: PK batches, batch-hard, cosine LR, early stopping
+    # (no augmentation: it hurts this small branch, see docs/benchmarks.rst)
+    "seed_pk": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+                    loss="batch_hard", margin=0.3, id_loss_weight=0.0, augment=False,
+                    optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
+                    epochs=20, batch_size=64, images_per_identity=4,
+                    validation_fraction=0.1),
+    # the default: fine-tuned MobileNetV3-Small, body stripes, batch-hard + identity loss
+    "best": dict(),
+}
 
 
 def make_classical_reid(
@@ -25,8 +44,8 @@ def make_classical_reid(
     and SILTP histograms over three scales, ~27k features for 128x64 images), PCA to
     ``n_components`` and the XQDA metric learned from the training identities, matched by
     cosine distance. On the CAB420 Market-1501 subset (300 training identities, 301 probes
-    against a one-shot gallery) it reaches about 46 % rank-1, five times the report's
-    pixel-PCA baseline (9 %); see ``benchmarks/reid_cab420.py``.
+    against a one-shot gallery) it reaches five times the report's pixel-PCA baseline's
+    rank-1; see ``docs/benchmarks.rst`` (``benchmarks/reid_cab420.py``).
 
     Parameters
     ----------

@@ -13,6 +13,6 @@ TensorFlow or Keras.
 """
 
 from skreid.runtime._estimators import OnnxEmbedder, OnnxPetNet
-from skreid.runtime._metadata import read_onnx_metadata
+from skreid.runtime._session import read_onnx_metadata
 
 __all__ = ["OnnxEmbedder", "OnnxPetNet", "read_onnx_metadata"]

@@ -4,14 +4,15 @@ Only onnxruntime, NumPy and scikit-learn are used; TensorFlow and Keras are neve
 (``skreid.reid``'s ``ReIDMixin`` is plain NumPy, ``TripletEmbedder`` is loaded lazily there).
 """
 
-import numbers
 import os
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.reid._base import ReIDMixin
+from skreid.reid import REID_METRICS, ReIDMixin
 from skreid.runtime._session import (
     check_runtime_images,
     expected_image_shape,
@@ -22,10 +23,12 @@ from skreid.runtime._session import (
 __all__ = ["OnnxEmbedder", "OnnxPetNet"]
 
 
-def _check_batch_size(value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"batch_size must be a positive int, got {value!r}.")
-    return int(value)
+_CONSTRAINTS = {
+    "path": [str, os.PathLike],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "providers": [list, tuple, None],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+}
 
 
 class _OnnxModelMixin:
@@ -35,7 +38,6 @@ class _OnnxModelMixin:
     _kind = None
 
     def _load(self):
-        _check_batch_size(self.batch_size)
         self._session, self.metadata_ = load_session(
             self.path, kind=self._kind, providers=self.providers, n_threads=self.n_threads)
         self.path_ = os.path.abspath(os.fspath(self.path))
@@ -97,6 +99,7 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
     """
 
     _kind = "embedder"
+    _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))]}
 
     def __init__(self, path, *, metric="euclidean", batch_size=64, providers=None,
                  n_threads=None):
@@ -106,6 +109,7 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         self.providers = providers
         self.n_threads = n_threads
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None, cameras=None):
         """Open and check the ONNX file; with ``X`` and ``y``, index them as the gallery.
 
@@ -121,9 +125,6 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         -------
         self : OnnxEmbedder
         """
-        from skreid.reid._base import check_reid_metric
-
-        check_reid_metric(self.metric)
         if X is not None and y is None:
             raise ValueError("fit(X) needs y (the gallery identities) with X, or neither.")
         self._load()
@@ -174,6 +175,7 @@ class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
     """
 
     _kind = "petnet"
+    _parameter_constraints = dict(_CONSTRAINTS)
 
     def __init__(self, path, *, batch_size=32, providers=None, n_threads=None):
         self.path = path
@@ -181,6 +183,7 @@ class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
         self.providers = providers
         self.n_threads = n_threads
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Open and check the ONNX file (``X`` and ``y`` are ignored: nothing is trained)."""
         self._load()

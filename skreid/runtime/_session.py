@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from skreid.runtime._metadata import INPUT_NAME, KINDS, check_onnx_path, parse_metadata
 from skreid.utils import check_images
+from skreid.utils.onnx_metadata import INPUT_NAME, KINDS, check_onnx_path, parse_metadata
 
 
 def import_onnxruntime():
@@ -97,3 +97,15 @@ def run_batches(session, X, batch_size):
         outs = [[r] for r in res] if outs is None else [o + [r] for o, r in zip(outs, res,
                                                                                    strict=True)]
     return [np.concatenate(o) for o in outs]
+
+
+def read_onnx_metadata(path):
+    """The skreid metadata of an exported ONNX file, as a dict (needs onnxruntime only).
+
+    Examples
+    --------
+    >>> from skreid.runtime import read_onnx_metadata  # doctest: +SKIP
+    >>> read_onnx_metadata("embedder.onnx")["estimator"]  # doctest: +SKIP
+    'skreid.reid.TripletEmbedder'
+    """
+    return load_session(path)[1]

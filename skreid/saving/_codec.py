@@ -27,7 +27,7 @@ _ARRAY_KINDS = set("biufcUSMm")
 
 
 def _is_keras_model(value):
-    from skreid._keras._base import _is_keras_model as check
+    from skreid._keras import is_keras_model as check
 
     return check(value)
 

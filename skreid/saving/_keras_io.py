@@ -91,7 +91,8 @@ def check_keras_bytes(data, where):
 def model_from_bytes(data, where):
     """Check, then load the network with ``keras.saving.load_model(..., safe_mode=True)``."""
     check_keras_bytes(data, where)
-    from skreid._keras._base import _register_custom_objects, import_keras
+    from skreid._keras import import_keras
+    from skreid._keras import register_custom_objects as _register_custom_objects
 
     try:
         keras = import_keras()

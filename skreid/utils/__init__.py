@@ -1,5 +1,5 @@
-"""Shared helpers for skreid: input validation and the safe archive format (private helpers,
-re-exported for skreid)."""
+"""Shared helpers for skreid: input validation, estimator discovery (:func:`all_estimators`)
+and the safe archive format."""
 
 from skreid.utils._archive import (
     SafeArchive,
@@ -8,19 +8,29 @@ from skreid.utils._archive import (
     read_archive,
     write_archive,
 )
+from skreid.utils._discovery import all_estimators
 from skreid.utils._validation import (
     MAX_BATCH_BYTES,
     PixelScaleWarning,
     check_batch_memory,
+    check_image_input,
     check_image_size,
     check_images,
+    check_labels,
+    check_positive_int,
+    check_weights,
     match_pixel_range,
     pixel_range,
 )
 
 __all__ = [
+    "all_estimators",
     "check_images",
+    "check_image_input",
     "check_image_size",
+    "check_labels",
+    "check_positive_int",
+    "check_weights",
     "check_batch_memory",
     "pixel_range",
     "match_pixel_range",

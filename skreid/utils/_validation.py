@@ -1,10 +1,74 @@
-"""Validation of image batches, done before any work starts (and before anything reaches Keras,
-where an empty or zero-width array can abort the whole process)."""
+"""Validation shared by every skreid package, done before any work starts (and before anything
+reaches Keras, where an empty or zero-width array can abort the whole process).
+
+What scikit-learn's ``_parameter_constraints`` cannot express lives here: the weights file
+(it must exist), image shapes and sizes, and the one positive-integer check of the functions
+that are not estimators.
+"""
 
 import numbers
+import os
 import warnings
 
 import numpy as np
+
+
+def check_positive_int(value, name, minimum=1):
+    """Return ``value`` as an int >= ``minimum``, or raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_weights(weights, expected="", name="weights"):
+    """Return ``weights`` if it is None, ``"imagenet"`` or an existing file, else raise.
+
+    ``expected`` names the network the file must be for (e.g.
+    ``"keras.applications.MobileNetV3Small(alpha=0.75, include_top=False)"``), so the message
+    says what to pass. Whether the file fits that network is checked when it is loaded.
+    """
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        return weights
+    what = f" for {expected}" if expected else ""
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            f"{name} must be a path to a .weights.h5 file{what}, 'imagenet' or None, got "
+            f"{weights!r}."
+        )
+    if not os.path.isfile(weights):
+        raise ValueError(
+            f"{name} file not found: {os.fspath(weights)!r}. Pass the path of an existing "
+            f".weights.h5 file{what}, 'imagenet' or None."
+        )
+    return weights
+
+
+def check_labels(labels, name, n=None, n_name=None):
+    """Return a 1-D label array (ids or cameras), checking its length against ``n``."""
+    if labels is None:
+        raise ValueError(f"{name} is required, got None.")
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
+    if labels.dtype == object:
+        # object arrays compare element by element in Python: refuse them early rather than
+        # be slow (and possibly wrong, e.g. for mixed types) later.
+        try:
+            labels = (
+                labels.astype(str)
+                if all(isinstance(v, str) for v in labels)
+                else (labels.astype(np.int64))
+            )
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} must hold ints or strings, got values of types "
+                f"{sorted({type(v).__name__ for v in labels})}."
+            ) from None
+    if n is not None and labels.shape[0] != n:
+        raise ValueError(
+            f"{name} has {labels.shape[0]} entries but {n_name} has {n}: they must match."
+        )
+    return labels
 
 
 def check_image_size(size, name="image_size"):
@@ -127,6 +191,48 @@ def check_images(
     return X
 
 
+def check_image_input(X, *, image_shape=None, estimator=None, reset=True):
+    """Images of an estimator's ``fit``/``transform`` as ``(n, h, w, c)`` (uint8 kept).
+
+    Feature vectors (2-D or sparse ``X`` without ``image_shape``) are validated the
+    scikit-learn way (sparse, object, 1-D, 0 features all refused), then read as 1x1 images
+    with one channel per feature. Images follow skreid's pixel-scale rule
+    (:func:`pixel_range`): with ``reset`` the scale is recorded as
+    ``estimator._fit_pixel_range`` (the estimator publishes it once ``fit`` succeeds); later
+    batches are read on ``estimator.pixel_range_`` (integers always as [0, 255]) or warned
+    about. Without ``reset``, images of another shape than ``estimator.input_shape_`` are
+    refused, in scikit-learn's wording for feature vectors.
+    """
+    import scipy.sparse as sp
+    from sklearn.utils.validation import check_array
+
+    owner = type(estimator).__name__
+    X_arr = X if hasattr(X, "ndim") or sp.issparse(X) else np.asarray(X)
+    if image_shape is None and (sp.issparse(X_arr) or X_arr.ndim <= 2):
+        X = check_array(X_arr, dtype=np.float32, accept_sparse=False)
+        X = check_images(X[:, None, None, :], name="X")
+    else:
+        keep_uint8 = getattr(X_arr, "dtype", None) == np.uint8
+        X = check_images(X_arr, image_shape=image_shape, name="X", dtype=None)
+        if reset:
+            estimator._fit_pixel_range = pixel_range(X)
+        else:
+            factor = match_pixel_range(X, getattr(estimator, "pixel_range_", None),
+                                       estimator=estimator)
+            if factor != 1.0:
+                X, keep_uint8 = X.astype(np.float32) * np.float32(factor), False
+        X = X if keep_uint8 else X.astype(np.float32, copy=False)
+    fitted = None if reset else tuple(estimator.input_shape_)
+    if fitted is not None and X.shape[1:] != fitted:
+        if X.shape[1:3] == (1, 1):
+            # flat feature vectors: sklearn's wording, which its common checks look for
+            raise ValueError(f"X has {X.shape[3]} features, but {owner} is expecting "
+                             f"{estimator.n_features_in_} features as input.")
+        raise ValueError(
+            f"X has images of shape {X.shape[1:]}, but {owner} was fitted on images of shape "
+            f"{fitted} (n_features_in_={estimator.n_features_in_}); resize them first."
+        )
+    return X
 # ----------------------------------------------------------------------------- pixel scale
 #: The most bytes one batch of float32 network inputs may take (1 GiB): ``batch_size x height
 #: x width x channels x 4`` at the working ``image_size``. The network's activations take many

@@ -227,9 +227,11 @@ def test_class_weight_balanced():
         (dict(masks=np.zeros((48, 8, 8), np.uint8)), "masks must have shape"),
         (dict(masks=np.full((48, 16, 16), 7, np.uint8)), "masks hold values"),
         (dict(nan=True), "NaN"),
-        (dict(segmentation="pixels"), "segmentation must be"),
+        (dict(segmentation="pixels"), r"'segmentation' parameter of MultiTaskPetNet must be "
+                                      r"a str among \{.*'trimap'.*\}\. Got 'pixels'"),
         (dict(task_weights=(1.0, -1.0)), "task_weights"),
-        (dict(architecture="vgg"), "architecture must be"),
+        (dict(architecture="vgg"), r"'architecture' parameter of MultiTaskPetNet must be a "
+                                   r"str among \{.*'unet'.*\}\. Got 'vgg'"),
         (dict(image_size=18), "divisible by 4"),
     ],
 )
@@ -295,3 +297,37 @@ def test_finetuned_learns_both_tasks():
     net.fit(X[:180], y[:180], masks=M[:180])
     assert net.score(X[180:], y[180:]) > 0.6  # chance: 1/3
     assert (net.predict_mask(X[180:]) == M[180:]).mean() > (M[180:] == 1).mean() + 0.02
+
+
+@pytest.fixture(scope="module")
+def calibrated_weights(tmp_path_factory, pets):
+    """Random MobileNetV3Small weights whose BatchNorm statistics were measured on the pets
+    images (training-mode calls), so frozen-BatchNorm features are not vanishingly small as
+    they are with a fresh network's statistics (mean 0, variance 1)."""
+    from skreid._keras._backbones import build_backbone
+
+    net = build_backbone("mobilenet_v3_small", (32, 32, 3))  # random: BatchNorm learns
+    x = np.repeat(np.repeat(pets.images.astype(np.float32), 2, axis=1), 2, axis=2)
+    for _ in range(40):
+        net(x, training=True)
+    path = tmp_path_factory.mktemp("weights") / "calibrated_mnv3s_075.weights.h5"
+    net.save_weights(path)
+    return str(path)
+
+
+def test_probe_C_sets_the_breed_head_from_a_logistic_regression(pets, calibrated_weights):
+    """probe_C exists for linear probing then fine-tuning (the probe is what the default's
+    frozen backbone relies on): it sets the breed layer before any epoch, more strongly
+    regularised for a smaller C; None leaves the random initialisation."""
+    X = pets.images.astype(np.float32)
+
+    def breed_layer(probe_C):
+        net = tiny_finetuned(weights=calibrated_weights, probe_C=probe_C, epochs=0,
+                             head_epochs=0, test_time_flip=False).fit(X, pets.labels)
+        return net.model_.get_layer("breed").get_weights(), net
+
+    (weak, probed), (strong, _), (none, _) = (breed_layer(c) for c in (100.0, 0.01, None))
+    assert 0 < np.abs(strong[0]).sum() < np.abs(weak[0]).sum()
+    assert not np.allclose(none[0], weak[0]) and (none[1] == 0).all()
+    # the probe alone classifies the training images better than chance
+    assert probed.score(X, pets.labels) > 0.5

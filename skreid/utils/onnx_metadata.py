@@ -1,4 +1,5 @@
-"""What a skreid ONNX file records about itself, and reading it back (no TensorFlow here).
+"""What a skreid ONNX file records about itself, and reading it back (no TensorFlow here; in
+skreid.utils because both the exporter in skreid._keras and skreid.runtime use it).
 
 :func:`skreid.export_onnx` writes one JSON document under the ONNX ``metadata_props`` key
 :data:`METADATA_KEY` (plus a few flat keys, such as ``skreid_version`` and ``onnx_opset``,
@@ -9,7 +10,8 @@ for tools that list metadata without parsing JSON). The runtime reads it with on
 import json
 import os
 
-__all__ = ["METADATA_KEY", "FORMAT_VERSION", "KINDS", "read_onnx_metadata"]
+__all__ = ["METADATA_KEY", "FORMAT_VERSION", "KINDS", "INPUT_NAME", "check_onnx_path",
+           "parse_metadata"]
 
 #: the metadata_props key holding skreid's JSON document
 METADATA_KEY = "skreid"
@@ -76,17 +78,3 @@ def parse_metadata(custom_metadata, path, kind=None):
             f"{kind!r}: load it with skreid.runtime.{wanted}."
         )
     return meta
-
-
-def read_onnx_metadata(path):
-    """The skreid metadata of an exported ONNX file, as a dict (needs onnxruntime only).
-
-    Examples
-    --------
-    >>> from skreid.runtime import read_onnx_metadata  # doctest: +SKIP
-    >>> read_onnx_metadata("embedder.onnx")["estimator"]  # doctest: +SKIP
-    'skreid.reid.TripletEmbedder'
-    """
-    from skreid.runtime._session import load_session
-
-    return load_session(path)[1]

@@ -1,7 +1,7 @@
 """skreid.runtime without TensorFlow: files built here with onnx.helper (no Keras involved),
 run by onnxruntime; bad files and bad images refused before any work.
 
-Exports of real estimators, compared with Keras, are in tests/test_onnx_export.py.
+Exports of real estimators, compared with Keras, are in tests/_keras/test_onnx_export.py.
 """
 
 import json
@@ -139,9 +139,11 @@ def test_foreign_newer_and_wrong_kind_files_are_refused(tmp_path):
 
 
 def test_parameters_are_checked_in_fit(toy):
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match=r"'batch_size' parameter of OnnxEmbedder must be an "
+                       r"int in the range \[1, inf\)\. Got 0"):
         OnnxEmbedder(toy, batch_size=0).fit()
-    with pytest.raises(ValueError, match="metric must be one of"):
+    with pytest.raises(ValueError, match=r"'metric' parameter of OnnxEmbedder must be a str "
+                                         r"among \{.*\}\. Got 'manhattan'"):
         OnnxEmbedder(toy, metric="manhattan").fit()
     from sklearn.exceptions import NotFittedError
 

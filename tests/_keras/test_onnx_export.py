@@ -1,7 +1,7 @@
 """ONNX export (skreid.export_onnx) checked against the Keras estimators with onnxruntime.
 
 The exported files are run by skreid.runtime; the runtime's own checks (bad files, bad
-shapes, no TensorFlow) are in tests/test_runtime.py, which reuses the files made here.
+shapes, no TensorFlow) are in tests/runtime/test_runtime.py, which reuses the files made here.
 """
 
 import json

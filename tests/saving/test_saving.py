@@ -1,5 +1,5 @@
 """skreid.save / skreid.load: round trips in a fresh process, refused files, atomic writes,
-metadata and the model card. (The Keras estimators: tests/test_saving_keras.py.)"""
+metadata and the model card. (The Keras estimators: tests/saving/test_saving_keras.py.)"""
 
 import json
 import os

@@ -214,7 +214,7 @@ def test_template_ships_as_package_data():
     tomllib = pytest.importorskip("tomllib", reason="tomllib is Python >= 3.11")
 
     # the package-data glob must cover the template, or wheels ship without it
-    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as fh:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml"), "rb") as fh:
         globs = tomllib.load(fh)["tool"]["setuptools"]["package-data"]["skreid.cli"]
     import fnmatch
 
