@@ -94,7 +94,7 @@ def test_a_pickled_keras_estimator_is_refused_as_a_pickle(triplet, tmp_path):
     path = tmp_path / "t.pkl"
     path.write_bytes(pickle.dumps(triplet))
     assert zipfile.is_zipfile(path)
-    with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid model"):
+    with pytest.raises(UnsafeArchiveError, match="a pickle .*not a skreid file"):
         skreid.load(path)
 
 
