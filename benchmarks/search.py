@@ -146,8 +146,13 @@ def section_index(args):
         rows = run_worker("exact", args.n_gallery, args.data, os.path.join(tmp, "exact"))
         truth = np.load(rows[0]["positions"])
         rows[0]["recall"] = 1.0
-        for kind in args.faiss.split(","):
+        for spec in args.faiss.split(","):
+            # "ivf:nlist=4096:nprobe=8" sets GalleryIndex faiss_params beyond the index type
+            kind, *settings = spec.split(":")
             params = None if kind == "auto" else {"index_type": kind}
+            if settings:
+                params = {**(params or {}),
+                          **{k: int(v) for k, v in (item.split("=") for item in settings)}}
             found = run_worker("faiss", args.n_gallery, args.data, os.path.join(tmp, kind),
                                params)
             for row in found:
@@ -178,7 +183,8 @@ def main():
                              "isotropic Gaussian ones")
     parser.add_argument("--faiss", default="auto",
                         help="faiss index types to compare, comma-separated: auto, hnsw, ivf "
-                             "(default: auto, the choice GalleryIndex makes for the size)")
+                             "(default: auto, the choice GalleryIndex makes for the size); "
+                             "each may set faiss_params, e.g. ivf:nlist=4096:nprobe=8")
     parser.add_argument("--worker", choices=("exact", "faiss"), help=argparse.SUPPRESS)
     parser.add_argument("--positions", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
