@@ -43,6 +43,9 @@ FORMAT_NAME = "skreid-archive"
 MANIFEST = "manifest.json"
 # Opening bytes of pickle protocols 2-5: a member starting with them is a pickle payload.
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+# members larger than this that compress more than _BOMB_RATIO times are refused unread
+_BOMB_MIN_BYTES = 256 * 2**20
+_BOMB_RATIO = 200
 
 
 class UnsafeArchiveError(ValueError):
@@ -201,6 +204,16 @@ def read_archive(path, *, kind, max_format_version):
             names = zf.namelist()
             for name in names:
                 _check_member_name(name, where)
+            for info in zf.infolist():
+                # a zip bomb: a few kB that claim gigabytes once inflated. Real members (float
+                # arrays, .keras networks) compress a few times at most.
+                if info.file_size > _BOMB_MIN_BYTES and \
+                        info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
+                    raise UnsafeArchiveError(
+                        f"{where}: member {info.filename!r} inflates {info.compress_size:,} "
+                        f"bytes to {info.file_size:,} (over {_BOMB_RATIO}x): refusing a "
+                        "decompression bomb."
+                    )
             if MANIFEST not in names:
                 raise UnsafeArchiveError(
                     f"{where}: a zip without manifest.json, not a skreid file."

@@ -128,3 +128,19 @@ def test_atomic_write_honours_the_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_a_decompression_bomb_is_refused_before_inflating(tmp_path):
+    good = tmp_path / "good.zip"
+    _write(good)
+    bomb = tmp_path / "bomb.zip"
+    # 300 MB of zeros deflates to ~300 kB: a member claiming far more than it could hold
+    _tamper(good, bomb, manifest_update=lambda m: m["files"].append("zeros.bin"))
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("files/zeros.bin", "w", force_zip64=True) as fh:
+        chunk = bytes(2**20)
+        for _ in range(300):
+            fh.write(chunk)
+    with pytest.raises(UnsafeArchiveError, match="decompression bomb") as info:
+        read_archive(bomb, kind="thing", max_format_version=1)
+    assert "zeros.bin" in str(info.value)
