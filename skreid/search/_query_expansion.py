@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from skreid.search._rerank import _BLOCK_ELEMENTS, _check_features
+from skreid.search._rerank import _BLOCK_ELEMENTS, _check_features, _resolve_options
 
 __all__ = ["average_query_expansion", "check_query_expansion", "QE_DEFAULTS"]
 
@@ -25,22 +25,9 @@ def check_query_expansion(query_expansion):
     -------
     params : dict or None
     """
-    if query_expansion is None or query_expansion is False:
+    params = _resolve_options(query_expansion, "query_expansion", QE_DEFAULTS)
+    if params is None:
         return None
-    if query_expansion is True:
-        return dict(QE_DEFAULTS)
-    if not isinstance(query_expansion, dict):
-        raise ValueError(
-            "query_expansion must be None, a bool or a dict of k, alpha, expand_gallery, got "
-            f"{type(query_expansion).__name__} {query_expansion!r}."
-        )
-    unknown = set(query_expansion) - set(QE_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"query_expansion got unknown keys {sorted(unknown)}; accepted: "
-            f"{sorted(QE_DEFAULTS)}."
-        )
-    params = {**QE_DEFAULTS, **query_expansion}
     k, alpha = params["k"], params["alpha"]
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
         raise ValueError(f"query_expansion k must be an int >= 0, got {k!r}.")

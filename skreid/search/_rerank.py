@@ -30,6 +30,26 @@ RERANK_METRICS = ("euclidean", "sqeuclidean", "cosine")
 #: the paper's parameters
 RERANK_DEFAULTS = {"k1": 20, "k2": 6, "lambda_value": 0.3}
 
+
+def _resolve_options(value, name, defaults):
+    """``None``/``False`` -> None, ``True`` -> ``defaults``, a dict -> ``defaults`` updated by
+    it; anything else, or an unknown key, is a ValueError naming ``name``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(defaults)
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{name} must be None, a bool or a dict of {', '.join(defaults)}, got "
+            f"{type(value).__name__} {value!r}."
+        )
+    unknown = set(value) - set(defaults)
+    if unknown:
+        raise ValueError(
+            f"{name} got unknown keys {sorted(unknown)}; accepted: {sorted(defaults)}."
+        )
+    return {**defaults, **value}
+
 # float elements in one (rows x n) distance block, and (query, gallery, column) triples in one
 # Jaccard block: both keep a block's temporaries around 100-200 MB
 _BLOCK_ELEMENTS = 2**23
@@ -61,21 +81,9 @@ def check_rerank(rerank):
     params : dict or None
         ``{"k1": ..., "k2": ..., "lambda_value": ...}``, or None for no re-ranking.
     """
-    if rerank is None or rerank is False:
+    params = _resolve_options(rerank, "rerank", RERANK_DEFAULTS)
+    if params is None:
         return None
-    if rerank is True:
-        return dict(RERANK_DEFAULTS)
-    if not isinstance(rerank, dict):
-        raise ValueError(
-            "rerank must be None, a bool or a dict of k1, k2, lambda_value, got "
-            f"{type(rerank).__name__} {rerank!r}."
-        )
-    unknown = set(rerank) - set(RERANK_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"rerank got unknown keys {sorted(unknown)}; accepted: {sorted(RERANK_DEFAULTS)}."
-        )
-    params = {**RERANK_DEFAULTS, **rerank}
     params["k1"] = _check_int(params["k1"], "rerank k1", 1)
     params["k2"] = _check_int(params["k2"], "rerank k2", 1)
     lam = params["lambda_value"]
