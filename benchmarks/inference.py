@@ -143,7 +143,7 @@ def main(argv=None):
         est = skreid.load(args.model)
         how = f"loaded {args.model}"
     else:
-        from _reid_rows_triplet import best_params
+        from _common import best_params
 
         params = best_params(args.data, args.weights)
         if args.epochs is not None:

@@ -154,6 +154,21 @@ def embed_files(model, files, *, batch_size=BATCH_SIZE, bar=None):
     return (np.concatenate(out) if out else np.empty((0, width), np.float32)), unreadable
 
 
+def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
+    try:
+        from skreid.parallel import embed_images
+    except ImportError as exc:  # pragma: no cover - the dask extra is missing
+        raise CLIError(f"--scheduler needs Dask: pip install 'skreid[dask]' ({exc}).") from None
+    progress(f"embedding on the Dask cluster at {scheduler}")
+    try:
+        X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size)
+    except (ConnectionError, OSError, ValueError) as exc:
+        raise CLIError(f"--scheduler {scheduler}: {exc} (the index was not changed).") from None
+    if list(keys) != list(files):  # embed_images keeps the input order; never index misaligned
+        raise CLIError("--scheduler: the cluster returned the images in another order.")
+    return np.asarray(X, dtype=np.float32)
+
+
 def _named(paths, limit=5):
     more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
     return ", ".join(paths[:limit]) + more
@@ -172,13 +187,19 @@ def _load_index(path):
 
 
 def build_index(model, images, out, *, model_path=None, fingerprint=None, backend="exact",
-                batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False):
+                batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
+                scheduler=None):
     """Embed ``images`` (files/folders) with ``model`` and write or extend the index ``out``.
 
     ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
     index. Returns a summary dict. The index file is replaced atomically, and only after every
-    new image was embedded, so a failed run leaves the previous index as it was.
+    new image was embedded, so a failed run leaves the previous index as it was. With
+    ``scheduler`` (a Dask scheduler address) the workers embed the new images, each loading
+    ``model_path`` once (:func:`skreid.parallel.embed_images`).
     """
+    if scheduler is not None and skip_unreadable:
+        raise CLIError("--skip-unreadable cannot be combined with --scheduler: a worker that "
+                       "cannot read an image fails the job (and names the file).")
     from skreid.search import GalleryIndex, IncompatibleIndexError
 
     files = list_image_files(images)
@@ -207,8 +228,11 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
         summary["total"] = len(index)
         return summary
     progress(f"embedding {len(new)} new images ({summary['already_indexed']} already indexed)")
-    X, unreadable = embed_files(model, new, batch_size=batch_size,
-                                bar=ProgressBar(len(new), "images", quiet=quiet))
+    if scheduler is None:
+        X, unreadable = embed_files(model, new, batch_size=batch_size,
+                                    bar=ProgressBar(len(new), "images", quiet=quiet))
+    else:
+        X, unreadable = _embed_on_dask(model_path, new, scheduler, batch_size, progress), []
     if unreadable and not skip_unreadable:
         raise CLIError(f"{len(unreadable)} image(s) cannot be read: {_named(unreadable)} "
                        "(the index was not changed; --skip-unreadable leaves them out).")

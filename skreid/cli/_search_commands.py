@@ -38,6 +38,10 @@ def add_search_commands(sub, common_options):
                        help="images decoded and embedded at a time (default: 64)")
     index.add_argument("--skip-unreadable", action="store_true",
                        help="leave out images that cannot be decoded (default: fail)")
+    index.add_argument("--scheduler", metavar="ADDRESS",
+                       help="embed on the workers of the Dask cluster at ADDRESS (e.g. "
+                            "tcp://10.0.0.5:8786; needs skreid[dask]); each worker loads MODEL "
+                            "once, so MODEL and IMAGES must be readable at the same paths there")
     common_options(index)
     index.set_defaults(func=cmd_index)
 
@@ -79,7 +83,7 @@ def cmd_index(args, progress):
     summary = build_index(model, args.images, args.out, model_path=args.model,
                           backend=args.backend,
                           batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
-                          progress=progress, quiet=args.quiet)
+                          progress=progress, quiet=args.quiet, scheduler=args.scheduler)
     return {"command": "index", **summary}
 
 

@@ -47,7 +47,7 @@ def load_model_file(path):
     model : object with ``transform(images)``
     """
     import skreid
-    from skreid.parallel._threads import tensorflow_thread_count
+    from skreid.utils.tf_threads import tensorflow_thread_count
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
@@ -85,36 +85,43 @@ def _model_lock(model):
         return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
 
 
-def _input_size(model):
-    """(h, w) the model was fitted on (the first pipeline step's ``input_shape_``), or None."""
+def _input_shape(model):
+    """(h, w, c) the model was fitted on (the first pipeline step's ``input_shape_``), or None."""
     while hasattr(model, "steps"):
         model = model.steps[0][1]
     shape = getattr(model, "input_shape_", None)
-    return None if shape is None or len(shape) < 2 else (int(shape[0]), int(shape[1]))
+    return None if shape is None or len(shape) < 2 else tuple(int(v) for v in shape)
 
 
-def _read_image(path, size):
-    from PIL import Image, UnidentifiedImageError
+def _read_image(path, size, channels=3):
+    """Decode one file the way ``skreid index`` does (``skreid.datasets.read_image``: named
+    errors, decompression bombs refused), grayscale when the model was fitted on one channel."""
+    from PIL import Image
 
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"Could not read image file {path!r}: {exc}") from None
+    from skreid.datasets import read_image
+
+    if size is None:  # the file's own size
+        try:
+            with Image.open(path) as img:
+                size = (img.height, img.width)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"Could not read image file {path!r}: {exc}") from None
+    if channels == 1:
+        return read_image(path, size, mode="L")[..., None]
+    return read_image(path, size)
 
 
 def _embed_chunk(paths, model, per_batch, image_size):
     """One task: read ``paths`` and embed them in batches; rows in the order of ``paths``."""
     if isinstance(model, _ModelFile):
         model = _cached_model(model)
-    size = image_size if image_size is not None else _input_size(model)
+    shape = _input_shape(model)
+    size = image_size if image_size is not None else (shape[:2] if shape else None)
+    channels = shape[2] if shape is not None and len(shape) == 3 else 3
     lock = _model_lock(model)
     out = []
     for start in range(0, len(paths), per_batch):
-        batch = [_read_image(p, size) for p in paths[start:start + per_batch]]
+        batch = [_read_image(p, size, channels) for p in paths[start:start + per_batch]]
         shapes = {b.shape for b in batch}
         if len(shapes) > 1:
             raise ValueError(f"Images of different sizes {sorted(shapes)} in one batch (e.g. "

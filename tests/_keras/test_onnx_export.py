@@ -188,22 +188,12 @@ def test_finetuned_petnet_exports_with_flip_averaging(tmp_path):
 
 
 # ------------------------------------------------------------------ the command line
-def test_cli_export_round_trip(request, tmp_path, capsys):
+def test_cli_export_round_trip(seed_export, tmp_path, capsys):
     from skreid.cli import main
 
-    if "save" not in dir(skreid):
-        pytest.skip("skreid.save / skreid.load (issue 15a) not merged yet")
-    est, _, _ = request.getfixturevalue("seed_export")
+    est, _, _ = seed_export
     model, out = tmp_path / "reid.skreid", tmp_path / "reid.onnx"
-    from skreid.saving import UnsupportedEstimatorError
-
-    try:
-        skreid.save(est, model)
-    except UnsupportedEstimatorError as exc:
-        if "GalleryIndex" not in str(exc):
-            raise
-        # main after merging 15a and 16a: ReIDMixin's gallery_index_ is not storable yet
-        pytest.xfail(f"skreid.save cannot store a fitted TripletEmbedder: {exc}"[:200])
+    skreid.save(est, model)
     assert main(["export", str(model), "--format", "onnx", "--out", str(out)]) == 0
     assert "TripletEmbedder" in capsys.readouterr().out
     images = _people((32, 16, 3), n_ids=3, seed=3).images

@@ -382,3 +382,50 @@ def test_thread_rule_reads_the_environment(monkeypatch):
     monkeypatch.setenv("SKREID_TF_THREADS", "zero")
     with pytest.raises(ValueError, match="SKREID_TF_THREADS must be a positive int"):
         tensorflow_thread_count()
+
+
+@pytest.fixture(scope="module")
+def pca_model(people):
+    # skreid index needs a model that records the image shape it was fitted on
+    return PCAReID(n_components=10, random_state=0).fit(people.images, people.person_ids)
+
+
+def test_skreid_index_with_scheduler_equals_the_local_index(cluster, client, image_files,
+                                                            pca_model, tmp_path):
+    import skreid
+    from skreid.cli import main
+    from skreid.search import GalleryIndex
+
+    paths, _, _ = image_files
+    model_file = str(tmp_path / "model.skreid")
+    skreid.save(pca_model, model_file)
+    local, remote = str(tmp_path / "local.index"), str(tmp_path / "remote.index")
+    assert main(["index", model_file, *paths[:40], "--out", local, "--quiet"]) == 0
+    assert main(["index", model_file, *paths[:40], "--out", remote, "--quiet",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    a, b = GalleryIndex.load(local), GalleryIndex.load(remote)
+    assert b.keys.tolist() == a.keys.tolist()
+    np.testing.assert_allclose(b.embeddings, a.embeddings, rtol=1e-5, atol=1e-5)
+    # a grown folder on the cluster adds only the new files
+    assert main(["index", model_file, *paths[:50], "--out", remote, "--quiet",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    assert len(GalleryIndex.load(remote)) == 50
+
+
+def test_skreid_index_with_no_scheduler_fails_cleanly(image_files, pca_model, tmp_path, capsys):
+    import skreid
+    from skreid.cli import main
+
+    paths, _, _ = image_files
+    model_file = str(tmp_path / "model.skreid")
+    skreid.save(pca_model, model_file)
+    with socket.socket() as sock:  # a port on which nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / "x.index")
+    start = time.monotonic()
+    code = main(["index", model_file, *paths[:5], "--out", out, "--quiet",
+                 "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert code == 2 and time.monotonic() - start < 60
+    assert "--scheduler" in capsys.readouterr().err
+    assert not os.path.exists(out)
