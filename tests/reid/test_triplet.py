@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from _tiny import tiny_triplet
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from skreid.datasets import make_people
@@ -20,12 +21,7 @@ def tiny_trunk(x):
     return keras.layers.Dense(8, activation="relu")(x)
 
 
-def tiny(**params):
-    """Fast configuration: eager Keras, no validation split, a couple of small batches."""
-    base = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
-                images_per_identity=2, validation_fraction=0.0, augment=False,
-                run_eagerly=True, random_state=0)
-    return TripletEmbedder(**{**base, **params})
+tiny = tiny_triplet
 
 
 @pytest.fixture(scope="module")

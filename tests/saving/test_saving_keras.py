@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from _tiny import tiny_triplet
 from test_saving import run_in_fresh_process
 
 import skreid
@@ -18,14 +19,6 @@ from skreid.utils import UnsafeArchiveError, write_archive
 keras = pytest.importorskip("keras")
 
 from skreid.pets import FineTunedPetNet, MultiTaskPetNet  # noqa: E402
-from skreid.reid import TripletEmbedder  # noqa: E402
-
-
-def tiny_triplet(**params):
-    base = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
-                images_per_identity=2, validation_fraction=0.0, augment=False,
-                run_eagerly=True, random_state=0)
-    return TripletEmbedder(**{**base, **params})
 
 
 @pytest.fixture(scope="module")
