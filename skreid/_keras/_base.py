@@ -61,9 +61,15 @@ import time
 import numpy as np
 from sklearn.utils import check_random_state
 
+from skreid._keras._seeding import thread_local_default_seeds
+
 
 def import_keras():
     """Import and return the ``keras`` module (TensorFlow's C++ log noise silenced first).
+
+    The first call also applies skreid's TensorFlow thread rule
+    (:mod:`skreid.utils.tf_threads`), also when the caller imported TensorFlow (which imports
+    Keras) before skreid: the pools can still be sized until TensorFlow runs its first op.
 
     Examples
     --------
@@ -72,8 +78,10 @@ def import_keras():
     >>> keras.__version__ >= "3"
     True
     """
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
+    global _THREAD_RULE_APPLIED
+    keras = sys.modules.get("keras")
+    if keras is not None and _THREAD_RULE_APPLIED:
+        return keras
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # importing Keras/TensorFlow draws from Python's global RNG: hide that from the caller
     state = random.getstate()
@@ -87,9 +95,13 @@ def import_keras():
             from skreid.utils.tf_threads import limit_tensorflow_threads
 
             limit_tensorflow_threads(tensorflow)
+        _THREAD_RULE_APPLIED = True
     finally:
         random.setstate(state)
     return keras
+
+
+_THREAD_RULE_APPLIED = False
 
 
 def _keras_loaded():
@@ -144,7 +156,10 @@ def keras_seeded(seed):
     previous_generator = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
     keras.utils.set_random_seed(int(seed))
     try:
-        yield
+        # Keras's default seeds from a generator of this thread, not the process-wide one
+        # that other threads (a Dask worker's) also draw from
+        with thread_local_default_seeds(int(seed)):
+            yield
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)  # noqa: NPY002
