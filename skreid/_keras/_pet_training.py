@@ -77,21 +77,36 @@ class PetBatches(keras.utils.PyDataset):
     shuffle : bool
     max_shift : int
         Largest translation, in percent of the image side.
+    batch_order_random : random.Random or None
+        With ``shuffle``, also shuffles the order of the batches at each epoch's start, as
+        Keras's ``fit(shuffle=True)`` does (fit with ``shuffle=False`` then): the same
+        ``random.shuffle`` of the batch indices, but from this generator (the seeded fit's,
+        :func:`skreid._keras._seeding.fit_python_random`) instead of the process-wide one
+        that other threads also draw from.
     """
 
     def __init__(self, images, breed, masks, batch_size, seed, augment=False, shuffle=True,
-                 max_shift=10):
+                 max_shift=10, batch_order_random=None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.images, self.breed, self.masks = images, breed, masks
         self.batch_size = int(batch_size)
         self.augment, self.shuffle, self.max_shift = augment, shuffle, max_shift
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images)) if shuffle else np.arange(len(images))
+        self.batch_order_random = batch_order_random if shuffle else None
+        self.batch_order = None  # identity until the first epoch begins (Keras's peek)
 
     def __len__(self):
         return math.ceil(len(self.images) / self.batch_size)
 
+    def on_epoch_begin(self):
+        if self.batch_order_random is not None:
+            self.batch_order = list(range(len(self)))
+            self.batch_order_random.shuffle(self.batch_order)
+
     def __getitem__(self, index):
+        if self.batch_order is not None:
+            index = self.batch_order[index]
         idx = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         x = self.images[idx].copy()
         m = self.masks[idx].copy()

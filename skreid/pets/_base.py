@@ -247,10 +247,14 @@ class PetNetMixin(PetTargetsMixin):
     def _fit_stage(self, images, breed, masks, epochs, val, offset=0):
         """Run ``epochs`` epochs of ``model_.fit`` on (augmented) batches; return history."""
         from skreid._keras._pet_training import PetBatches
+        from skreid._keras._seeding import fit_python_random
 
         # a fresh, reproducible shuffling/augmentation stream for each call
         seed = (self._seed_ + 104729 * (self.n_epochs_ + offset + 1)) % (2**31 - 1)
-        data = PetBatches(images, breed, masks, self.batch_size, seed, augment=self.augment)
+        # the batch order is shuffled by PetBatches, from the seeded fit's own generator
+        # (Keras would draw it from the global one, which other threads move): shuffle=False
+        data = PetBatches(images, breed, masks, self.batch_size, seed, augment=self.augment,
+                          batch_order_random=fit_python_random())
         eager = self.run_eagerly
         if eager == "auto":
             # tracing the train step costs seconds (~15 s for MobileNetV3 on 2 cores); for
@@ -260,7 +264,7 @@ class PetNetMixin(PetTargetsMixin):
         kwargs = {}
         if val is not None:
             kwargs["validation_data"] = PetBatches(*val, self.batch_size, seed, shuffle=False)
-        return self._keras_fit(data, epochs=epochs, **kwargs)
+        return self._keras_fit(data, epochs=epochs, shuffle=False, **kwargs)
 
     def _split_validation(self, images, breed, masks):
         if self.validation_fraction is None:
