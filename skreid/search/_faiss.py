@@ -4,7 +4,8 @@ faiss is an optional dependency (``pip install "skreid[search]"``), imported onl
 when ``backend="faiss"`` is used. Two index types, chosen from the gallery size:
 
 - **HNSW** (``IndexHNSWFlat``) up to ``hnsw_max_size`` items (2M): no training, fast and
-  accurate queries (recall@10 >= 0.99 on a 1M x 256 synthetic gallery, benchmarks/search.py);
+  accurate queries (on a 1M x 256 synthetic gallery, benchmarks/search.py: 60x the exact
+  queries/s at recall@10 0.987 with the default ``efSearch=64``; 0.990 at 128, 30x);
   its build time and graph memory grow with the gallery, so larger galleries use IVF.
 - **IVF** (``IndexIVFFlat``) above it: a k-means coarse quantiser with ``nlist`` cells
   (default ``sqrt(n)``) trained on at most ``64 * nlist`` gallery rows, and ``nprobe`` cells
@@ -25,7 +26,7 @@ FAISS_DEFAULTS = {
     "hnsw_max_size": 2_000_000,  # "auto": HNSW up to this many items, IVF above
     "M": 16,  # HNSW graph degree
     "efConstruction": 40,
-    "efSearch": 128,
+    "efSearch": 64,  # 60x exact at recall@10 0.987 on 1M x 256 (docs/benchmarks.rst)
     "nlist": None,  # IVF cells; None: sqrt(n_gallery), clipped to [1, 65536]
     "nprobe": None,  # IVF cells visited per query; None: max(8, nlist // 64)
     "seed": 0,  # rows sampled to train the IVF quantiser
