@@ -15,7 +15,9 @@ Why not ``model.export(format="onnx")`` of the training network:
 * The antialiased resize is TensorFlow's ``ScaleAndTranslate``, which no converter
   supports. A resize is linear and separable, so it is exported as two constant matrices
   (height, width) obtained by resizing identity images with the layer's own op: the same
-  weights as the estimator's resize, for up- and down-sampling alike.
+  weights as the estimator's resize, for up- and down-sampling alike. When those matrices
+  are plain bilinear ones (upsampling, where antialiasing changes nothing), the graph uses
+  the bilinear resize op instead, which converts to ONNX ``Resize`` and runs much faster.
 * Test-time flip averaging (``flip_test`` / ``test_time_flip``) runs in NumPy in the
   estimators; here it is part of the graph, and so is the pets mask's resize back to the
   image size.
@@ -76,8 +78,20 @@ def _matrix_resize(layer, x):
     (h, w), (oh, ow) = x.shape[1:3], (layer.height, layer.width)
     rows = _resize_matrix(h, oh, layer.interpolation, layer.antialias)
     cols = _resize_matrix(w, ow, layer.interpolation, layer.antialias)
+    if layer.interpolation == "bilinear" and _is_plain_bilinear(rows, cols):
+        # upsampling: the antialiased kernel equals plain bilinear (half-pixel centres), which
+        # converts to ONNX Resize; as two matrix products, onnxruntime spent ~45% of a
+        # batch's time on them and their layout transposes (benchmarks/inference.py)
+        return keras.ops.image.resize(x, (oh, ow), interpolation="bilinear", antialias=False)
     x = keras.ops.einsum("oh,nhwc->nowc", rows, x)
     return keras.ops.einsum("pw,nowc->nopc", cols, x)
+
+
+def _is_plain_bilinear(rows, cols, atol=1e-6):
+    """Whether the two resize matrices are those of bilinear resizing without antialiasing."""
+    plain = [_resize_matrix(m.shape[1], m.shape[0], "bilinear", False) for m in (rows, cols)]
+    return all(np.allclose(m, p, rtol=0, atol=atol) for m, p in zip((rows, cols), plain,
+                                                                    strict=True))
 
 
 def _inference_clone(model):
