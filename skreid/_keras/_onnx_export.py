@@ -69,8 +69,9 @@ def _resize_matrix(size_in, size_out, interpolation, antialias):
     return np.asarray(keras.ops.convert_to_numpy(out))[0, :, :, 0]
 
 
-def _matrix_resize(layer, x):
-    """``layer`` (a ``keras.layers.Resizing``) applied to ``x`` as two matrix products."""
+def _exportable_resize(layer, x):
+    """``layer`` (a ``keras.layers.Resizing``) applied to ``x`` in a form ONNX converts
+    faithfully: two matrix products, or the plain bilinear op when the matrices are its."""
     if layer.crop_to_aspect_ratio or layer.pad_to_aspect_ratio:
         raise NotImplementedError(f"{layer.name}: resizing with crop/pad is not exportable.")
     if layer.data_format != "channels_last":
@@ -95,7 +96,7 @@ def _is_plain_bilinear(rows, cols, atol=1e-6):
 
 
 def _inference_clone(model):
-    """``model`` rebuilt for export: augmentation removed, resizes as matrices, the other
+    """``model`` rebuilt for export: augmentation removed, resizes made exportable, the other
     layers shared (same weights), every call in inference mode."""
     from skreid._keras._layers import RandomErasing
 
@@ -103,7 +104,7 @@ def _inference_clone(model):
         if isinstance(layer, (*_AUGMENTATION, RandomErasing)):
             return args[0]
         if isinstance(layer, keras.layers.Resizing):
-            return _matrix_resize(layer, args[0])
+            return _exportable_resize(layer, args[0])
         if "training" in inspect.signature(layer.call).parameters:
             kwargs["training"] = False
         return layer(*args, **kwargs)

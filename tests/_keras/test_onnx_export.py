@@ -107,13 +107,13 @@ def test_export_is_an_inference_graph_with_metadata(seed_export):
 @pytest.mark.parametrize("shape_in, size_out", [((32, 16), (48, 24)), ((40, 20), (16, 8)),
                                                 ((17, 9), (17, 9))])
 @pytest.mark.parametrize("antialias", [True, False])
-def test_matrix_resize_equals_keras_resizing(shape_in, size_out, antialias):
-    from skreid._keras._onnx_export import _matrix_resize
+def test_exportable_resize_equals_keras_resizing(shape_in, size_out, antialias):
+    from skreid._keras._onnx_export import _exportable_resize
 
     layer = keras.layers.Resizing(*size_out, interpolation="bilinear", antialias=antialias)
     x = np.random.default_rng(0).uniform(0, 255, (2, *shape_in, 3)).astype(np.float32)
     expected = keras.ops.convert_to_numpy(layer(x))
-    got = keras.ops.convert_to_numpy(_matrix_resize(layer, keras.ops.convert_to_tensor(x)))
+    got = keras.ops.convert_to_numpy(_exportable_resize(layer, keras.ops.convert_to_tensor(x)))
     np.testing.assert_allclose(got, expected, atol=2e-4)
 
 

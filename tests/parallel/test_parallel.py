@@ -165,8 +165,12 @@ def _pets_search():
                         cv=KFold(2, shuffle=True, random_state=0), n_jobs=-1)
 
 
-def _pets():
-    return make_pets(n_samples=48, n_classes=3, image_size=16, random_state=0)
+def _keras_search(name, people):
+    """The search factory and its data for the Keras grid-search test ``name``."""
+    if name == "triplet":
+        return _triplet_search, (people.images, people.person_ids)
+    pets = make_pets(n_samples=48, n_classes=3, image_size=16, random_state=0)
+    return _pets_search, (pets.images, pets.labels)
 
 
 def _print_local_reference(name):
@@ -176,8 +180,7 @@ def _print_local_reference(name):
         value = _tiny_triplet(epochs=2).fit(people.images, people.person_ids).transform(
             people.images).tolist()
     else:
-        search, data = {"triplet": (_triplet_search, (people.images, people.person_ids)),
-                        "pets": (_pets_search, (_pets().images, _pets().labels))}[name]
+        search, data = _keras_search(name, people)
         fitted = search().set_params(n_jobs=1).fit(*data)
         value = {"best_params": fitted.best_params_,
                  "scores": {k: v.tolist() for k, v in _scores(fitted.cv_results_).items()}}
@@ -219,9 +222,7 @@ def test_triplet_embedder_on_a_worker_repeats_and_matches_local(client, people):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["triplet", "pets"])
 def test_grid_search_keras_estimators_on_dask_match_local(client, people, name):
-    data = (people.images, people.person_ids) if name == "triplet" else (_pets().images,
-                                                                        _pets().labels)
-    search = _triplet_search if name == "triplet" else _pets_search
+    search, data = _keras_search(name, people)
     remote = _on_dask(search().fit, *data)
     local = _local_reference(name)
     assert remote.best_params_ == local["best_params"]
