@@ -99,10 +99,11 @@ def _read_image(path, size, channels=3):
     from PIL import Image
 
     from skreid.datasets import read_image
+    from skreid.utils import open_regular
 
     if size is None:  # the file's own size
         try:
-            with Image.open(path) as img:
+            with open_regular(path, "image file") as fh, Image.open(fh) as img:
                 size = (img.height, img.width)
         except (OSError, SyntaxError, ValueError) as exc:
             raise ValueError(f"Could not read image file {path!r}: {exc}") from None
