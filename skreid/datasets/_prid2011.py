@@ -104,7 +104,8 @@ def load_prid2011(root, split=0, *, frames_per_tracklet=None, on_error="raise"):
     for part in ("train", "test"):
         names = chosen.get(part) if isinstance(chosen, dict) else None
         if (not isinstance(names, list) or not names
-                or not all(isinstance(n, str) for n in names)):
+                or not all(isinstance(n, str) and n not in ("", ".", "..")
+                           and "/" not in n and "\\" not in n for n in names)):
             raise malformed(split_file, f"split {split} has no {part!r} list of folder names",
                             _EXPECTED)
         for name in names:

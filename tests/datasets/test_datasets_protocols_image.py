@@ -69,6 +69,23 @@ def test_cuhk03_raw_mat_gives_the_same_data_as_extracted_images(tmp_path):
     assert image[:60].mean() > 20 and image[70:].max() == 0
 
 
+def test_cuhk03_raw_mat_empty_cell_and_damaged_file(tmp_path):
+    write_cuhk03(tmp_path, images="mat", split="json", variants=("labeled",))
+    path = tmp_path / "splits_new_labeled.json"
+    split = json.loads(path.read_text())
+    split[0]["gallery"].append(["1_003_1_03.png", 3, 0])  # image 03 is an empty cell
+    path.write_text(json.dumps(split))
+    with pytest.raises(ValueError, match=r"holds no labeled image '1_003_1_03\.png'"):
+        load_cuhk03(tmp_path)
+    with pytest.warns(UserWarning, match="Skipped 1 file"):
+        data = load_cuhk03(tmp_path, on_error="skip")
+    assert len(data.gallery.images) == len(cuhk03_protocol()["gallery"])
+    assert "1_003_1_03.png" not in data.gallery.filenames
+    (tmp_path / "cuhk03_release" / "cuhk-03.mat").write_bytes(b"not HDF5")
+    with pytest.raises(ValueError, match=r"Could not read CUHK03 file .*cuhk-03\.mat.*v7\.3"):
+        load_cuhk03(tmp_path)
+
+
 def test_cuhk03_needs_a_split_file_naming_what_is_expected(tmp_path):
     write_cuhk03(tmp_path, split=None)
     with pytest.raises(ValueError, match=r"cuhk03_new_protocol_config_labeled\.mat.*"

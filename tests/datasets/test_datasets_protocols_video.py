@@ -135,7 +135,8 @@ def test_ilids_vid_official_split(tmp_path, split):
     assert len(_tracklets(data.train)) == 6 and len(_tracklets(data.query)) == 3
     # a tracklet keeps its id in every split: 2 x person + camera - 1
     assert _tracklets(data.query) == {2 * p: (p, 1, 3) for p in test}
-    assert data.query.filenames[0] == f"cam1/person{min(test):03d}/cam1_person{min(test):03d}_00001.png"
+    first = min(test)
+    assert data.query.filenames[0] == f"cam1/person{first:03d}/cam1_person{first:03d}_00001.png"
     assert data.split == split and data.split_file.endswith("train_test_splits_ilidsvid.mat")
 
 
@@ -186,6 +187,8 @@ def test_prid2011_json_split(tmp_path, split):
     (json.dumps([{"train": ["person_0001"]}]), "split 0 has no 'test' list"),
     (json.dumps([{"train": ["person_0001"], "test": ["person_0006"]}]),
      "lists 'person_0006', but .*cam_a.*person_0006' is not a folder"),
+    (json.dumps([{"train": ["person_0001"], "test": ["../cam_b/person_0002"]}]),
+     "split 0 has no 'test' list of folder names"),
     (json.dumps([{"train": ["person_0001"], "test": ["person_0001"]}]),
      "1 identities are both in train and test"),
 ])
