@@ -58,3 +58,15 @@ def test_prid_and_viper_camera_folders_are_told_apart(tmp_path):
         datasets.load_prid2011)
     write_viper(tmp_path / "v")
     assert detect_reid_dataset(tmp_path / "v" / "VIPeR") is datasets.load_viper
+
+
+@pytest.mark.parametrize("name", sorted(set(LAYOUTS) - {"load_market1501"}))
+def test_loaders_reject_a_missing_or_foreign_folder_and_bad_on_error(tmp_path, name):
+    loader = getattr(datasets, name)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        loader(tmp_path / "nowhere")
+    _market(tmp_path)  # another dataset's layout: the error says what was expected
+    with pytest.raises(ValueError, match=r"No .* layout found in .*: expected"):
+        loader(tmp_path)
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip', got 'ignore'"):
+        loader(tmp_path, on_error="ignore")
