@@ -26,7 +26,7 @@ Classification", SCIA 2011), multi-shot
 -------------------------------------------------------------------------------------
 Tracklets of 385 people in camera A and 749 in camera B, 200 of them in both (5-675 frames).
 Video re-ID protocol (Wang et al., ECCV 2014): the 178 people seen by both cameras in tracklets
-of at least 27 frames, split 10 times at random into 89 for training and 89 for testing, as
+of more than 21 frames, split 10 times at random into 89 for training and 89 for testing, as
 listed by splits_prid2011.json (the file torchreid and the video re-ID literature share). Train =
 both cameras' tracklets of the training people; query = the cam_a tracklets of the test people,
 gallery = their cam_b tracklets. Each split is a Bunch with images (one row per frame: uint8,
@@ -40,7 +40,7 @@ def load_prid2011(root, split=0, *, frames_per_tracklet=None, on_error="raise"):
     """Load PRID2011 multi-shot tracklets with one of the 10 standard train/test splits.
 
     PRID2011 (Hirzer et al., SCIA 2011) films people with two static cameras. The video re-ID
-    protocol (Wang et al., ECCV 2014) keeps the 178 people seen by both cameras in at least 27
+    protocol (Wang et al., ECCV 2014) keeps the 178 people seen by both cameras in more than 21
     frames and splits them 10 times into 89 training and 89 test people; camera A's tracklets
     are the queries, camera B's the gallery. Results are averaged over the splits.
 
