@@ -162,7 +162,7 @@ def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
     progress(f"embedding on the Dask cluster at {scheduler}")
     try:
         X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size)
-    except (ConnectionError, OSError, ValueError) as exc:
+    except (ConnectionError, OSError, ValueError, RuntimeError) as exc:
         raise CLIError(f"--scheduler {scheduler}: {exc} (the index was not changed).") from None
     if list(keys) != list(files):  # embed_images keeps the input order; never index misaligned
         raise CLIError("--scheduler: the cluster returned the images in another order.")

@@ -2,12 +2,13 @@
 
 import math
 import os
+import re
 import threading
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["EmbeddedImages", "embed_images", "load_model_file"]
+__all__ = ["EmbeddedImages", "check_scheduler_address", "embed_images", "load_model_file"]
 
 # per process: models loaded from files (one load per worker, reused by every task) and one
 # lock per model, because a worker with nthreads > 1 runs tasks concurrently and an estimator's
@@ -141,6 +142,30 @@ def check_timeout(timeout, name="timeout"):
     return float(timeout)
 
 
+# scheme://host:port (or host:port) as Dask writes TCP scheduler addresses; checked before
+# Dask is imported, so that a typo fails at once (other schemes: Dask checks them)
+_SCHEME = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<rest>\S+)")
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d{1,5}))?")
+_PORTED = ("tcp", "tls", "ws", "wss")
+
+
+def check_scheduler_address(address):
+    """``address`` if it can be a Dask scheduler's (``tcp://host:8786``), else a ValueError
+    naming it; nothing is imported or contacted."""
+    hint = "a scheduler address such as 'tcp://10.0.0.5:8786'"
+    match = _SCHEME.fullmatch(address) if isinstance(address, str) else None
+    if match is None:
+        raise ValueError(f"address {address!r:.100} is not {hint}.")
+    if (match["scheme"] or "tcp") in _PORTED:
+        where = _HOST_PORT.fullmatch(match["rest"])
+        if where is None:
+            raise ValueError(f"address {address!r:.100} is not {hint}.")
+        if where["port"] is None or not 0 < int(where["port"]) < 65536:
+            raise ValueError(f"address {address!r:.100} is not {hint}: it needs a port in "
+                             "1..65535.")
+    return address
+
+
 def _check_args(model, paths, batch_size, partitions, image_size, loader):
     if isinstance(model, (str, os.PathLike)):
         model = _ModelFile(os.fspath(model), loader or load_model_file)
@@ -264,6 +289,8 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
     if client is None:
         parts = [_embed_chunk(c, model, batch_size, image_size) for c in chunks]
         return EmbeddedImages(np.concatenate(parts), keys)
+    if isinstance(client, str):
+        check_scheduler_address(client)  # before the import of Dask (seconds)
     from skreid.parallel import _dask
 
     if isinstance(client, str):

@@ -62,6 +62,13 @@ def run(args, progress):
         except ImportError:
             raise CLIError("--backend faiss needs faiss-cpu: pip install 'skreid[search]'.") \
                 from None
+    if args.scheduler is not None:
+        from skreid.parallel._embed import check_scheduler_address
+
+        try:
+            check_scheduler_address(args.scheduler)
+        except ValueError as exc:
+            raise CLIError(f"--scheduler: {exc}") from None
     progress(f"loading the model {args.model}")
     model = load_model(args.model)
     summary = build_index(model, args.images, args.out, model_path=args.model,
