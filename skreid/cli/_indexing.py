@@ -63,8 +63,9 @@ def _check_out(out):
 class _Embedder:
     """Embeds files once, locally or on Dask, remembering each file's vector by signature."""
 
-    def __init__(self, model, model_path, scheduler, batch_size, progress, quiet):
+    def __init__(self, model, model_path, scheduler, batch_size, progress, quiet, timeout):
         self.model, self.model_path, self.scheduler = model, model_path, scheduler
+        self.timeout = timeout
         self.batch_size, self.progress, self.quiet = batch_size, progress, quiet
         self.vectors, self.unreadable = {}, []
 
@@ -78,7 +79,7 @@ class _Embedder:
                                         bar=ProgressBar(len(todo), "images", quiet=self.quiet))
         else:
             X = _embed_on_dask(self.model_path, todo, self.scheduler, self.batch_size,
-                               self.progress)
+                               self.progress, self.timeout)
             unreadable = []
         self.unreadable += [p for p in unreadable if p not in self.unreadable]
         bad = set(unreadable)
@@ -116,7 +117,8 @@ def _apply(index, plan, embedder, prune, out):
 
 def build_index(model, images, out, *, model_path=None, fingerprint=None, backend="exact",
                 batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
-                scheduler=None, prune=False, verify=False, lock_timeout=None):
+                scheduler=None, prune=False, verify=False, lock_timeout=None,
+                scheduler_timeout=10.0):
     """Bring the index ``out`` up to date with ``images`` (files/folders) embedded by ``model``.
 
     ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
@@ -146,7 +148,8 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
     _check_out(out)
     empty = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend,
                          model_fingerprint=fingerprint)
-    embedder = _Embedder(model, model_path, scheduler, batch_size, progress, quiet)
+    embedder = _Embedder(model, model_path, scheduler, batch_size, progress, quiet,
+                         scheduler_timeout)
     # 1. without the lock: what changed, and the embeddings of those files (the long part)
     index = _existing(out, fingerprint)
     plan = (empty if index is None else index).compare_files(files, folders=folders,

@@ -154,14 +154,15 @@ def embed_files(model, files, *, batch_size=BATCH_SIZE, bar=None):
     return (np.concatenate(out) if out else np.empty((0, width), np.float32)), unreadable
 
 
-def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
+def _embed_on_dask(model_path, files, scheduler, batch_size, progress, timeout=10.0):
     try:
         from skreid.parallel import embed_images
     except ImportError as exc:  # pragma: no cover - the dask extra is missing
         raise CLIError(f"--scheduler needs Dask: pip install 'skreid[dask]' ({exc}).") from None
     progress(f"embedding on the Dask cluster at {scheduler}")
     try:
-        X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size)
+        X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size,
+                               timeout=timeout)
     except (ConnectionError, OSError, ValueError, RuntimeError) as exc:
         raise CLIError(f"--scheduler {scheduler}: {exc} (the index was not changed).") from None
     if list(keys) != list(files):  # embed_images keeps the input order; never index misaligned

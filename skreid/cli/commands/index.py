@@ -35,6 +35,9 @@ def add_parser(subparsers):
                        help="embed on the workers of the Dask cluster at ADDRESS (e.g. "
                             "tcp://10.0.0.5:8786; needs skreid[dask]); each worker loads MODEL "
                             "once, so MODEL and IMAGES must be readable at the same paths there")
+    index.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="with --scheduler: how long to wait for each answer of the cluster "
+                            "(connection, first worker, checks while embedding; default: 10)")
     index.add_argument("--prune", action="store_true",
                        help="remove from INDEX the images of the folders named that no longer "
                             "exist (default: keep them and say how many)")
@@ -63,10 +66,11 @@ def run(args, progress):
             raise CLIError("--backend faiss needs faiss-cpu: pip install 'skreid[search]'.") \
                 from None
     if args.scheduler is not None:
-        from skreid.parallel._embed import check_scheduler_address
+        from skreid.parallel._embed import check_scheduler_address, check_timeout
 
         try:
             check_scheduler_address(args.scheduler)
+            check_timeout(args.scheduler_timeout, "--scheduler-timeout")
         except ValueError as exc:
             raise CLIError(f"--scheduler: {exc}") from None
     progress(f"loading the model {args.model}")
@@ -75,7 +79,8 @@ def run(args, progress):
                           backend=args.backend,
                           batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
                           progress=progress, quiet=args.quiet, scheduler=args.scheduler,
-                          prune=args.prune, verify=args.verify, lock_timeout=args.lock_timeout)
+                          prune=args.prune, verify=args.verify, lock_timeout=args.lock_timeout,
+                          scheduler_timeout=args.scheduler_timeout)
     return {"command": "index", **summary}
 
 
