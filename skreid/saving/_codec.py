@@ -187,7 +187,8 @@ class Decoder:
                       "or needs a newer skreid.")
         try:
             return method(value, path)
-        except (KeyError, TypeError, ValueError) as exc:
+        # AttributeError, IndexError: an entry of the wrong JSON type (a list for a dict, ...)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             if isinstance(exc, UnsafeArchiveError):
                 raise
             self.fail(path, f"malformed {tag!r} entry ({type(exc).__name__}: {exc}).")
