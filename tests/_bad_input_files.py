@@ -561,3 +561,4 @@ FILE_CLI_CASES = [
     ("search-index-npy-header-21-tib", _search_of("huge-npy"),
      r"claims a float32 array of shape"),
 ]
+

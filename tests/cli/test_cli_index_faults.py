@@ -180,3 +180,22 @@ def test_reindexing_a_changed_folder_updates_and_prunes(setup, tmp_path, capsys)
     assert "0 images added, 3 already indexed, 0 updated, 1 removed, 3 in all" in \
         capsys.readouterr().out
     assert str(folder / names[1]) not in GalleryIndex.load(out).keys.tolist()
+
+
+def test_search_with_a_gallery_file_swapped_for_a_fifo_does_not_hang(setup, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    names = sorted(os.listdir(setup["folders"][0]))[:4]
+    for name in names:
+        os.link(os.path.join(setup["folders"][0], name), folder / name)
+    out = str(tmp_path / "g.idx")
+    assert main(["index", setup["model"], str(folder), "--out", out, "--quiet"]) == 0
+    os.remove(folder / names[0])
+    os.mkfifo(folder / names[0])
+    query = os.path.join(setup["folders"][1], sorted(os.listdir(setup["folders"][1]))[0])
+    run = subprocess.Popen([sys.executable, "-m", "skreid", "search", out, query, "--top", "4",
+                            "--quiet", "--out", str(tmp_path / "res")], env=ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = run.communicate(timeout=120)  # the page blocked on the FIFO before
+    assert run.returncode == 0, stderr
+    assert f"(missing: {names[0]})" in (tmp_path / "res" / "index.html").read_text()
