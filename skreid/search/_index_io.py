@@ -141,7 +141,7 @@ def _load_faiss(arc, meta, index, where):
                                  f"{info!r:.80} is not what skreid writes).")
     try:
         found = _faiss.deserialize(arc.files["faiss.index"])
-    except RuntimeError as exc:  # faiss's own refusal of bytes it cannot read
+    except (RuntimeError, MemoryError) as exc:  # faiss's refusal of bytes it cannot read
         raise UnsafeArchiveError(f"{where}: the faiss member is damaged "
                                  f"({str(exc).splitlines()[0][:200]}).") from None
     if found.ntotal != len(index) or found.d != index.n_features:

@@ -3,6 +3,7 @@ and the index file format's refusals."""
 
 import json
 import os
+import textwrap
 import zipfile
 
 import numpy as np
@@ -146,3 +147,41 @@ def test_crafted_index_files_are_refused_by_name(tmp_path, case, match):
     with pytest.raises(UnsafeArchiveError, match=match) as info:
         GalleryIndex.load(bad)
     assert "bad.idx" in str(info.value)
+
+
+def test_a_faiss_member_claiming_a_huge_vector_is_refused_unallocated(tmp_path):
+    """faiss sizes a vector from the bytes' claim before reading it: 2**28 floats (1 GiB)
+    claimed in a few hundred bytes is refused without the allocation."""
+    faiss = pytest.importorskip("faiss")
+    import struct
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "good.idx", tmp_path / "bad.idx"
+    GalleryIndex(backend="faiss").add(np.random.default_rng(0).normal(size=(10, 8))).save(good)
+    flat = faiss.IndexFlatL2(8)
+    flat.add(np.zeros((10, 8), np.float32))
+    member = bytearray(faiss.serialize_index(flat).tobytes())
+    assert struct.unpack("<Q", member[37:45])[0] == 80  # the codes' length, in floats
+    member[37:45] = struct.pack("<Q", 2**28)
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            zout.writestr(item.filename, bytes(member) if "faiss" in item.filename else data)
+    code = textwrap.dedent(f"""
+        import resource, sys
+        from skreid.search import GalleryIndex
+        from skreid.utils import UnsafeArchiveError
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            GalleryIndex.load({str(bad)!r})
+        except UnsafeArchiveError as exc:
+            print("refused:", exc)
+        print("grew_mb", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "refused:" in out and "bad.idx: the faiss member is damaged" in out, out
+    assert float(out.rsplit("grew_mb", 1)[1]) < 200, out
