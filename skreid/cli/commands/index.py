@@ -66,7 +66,7 @@ def run(args, progress):
             raise CLIError("--backend faiss needs faiss-cpu: pip install 'skreid[search]'.") \
                 from None
     if args.scheduler is not None:
-        from skreid.parallel._embed import check_scheduler_address, check_timeout
+        from skreid.parallel import check_scheduler_address, check_timeout
 
         try:
             check_scheduler_address(args.scheduler)
