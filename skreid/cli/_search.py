@@ -13,7 +13,10 @@ import sys
 
 import numpy as np
 
-from skreid.cli._common import CLIError
+from skreid.cli._common import CLIError, first_line, shown, utf8_path
+from skreid.cli._errors import user_error
+from skreid.cli._native_log import stderr_isatty
+from skreid.cli._origin import key_path, origin_record, roots_of, verified_roots
 
 __all__ = ["build_index", "search_index", "list_image_files", "file_sha256", "load_model"]
 
@@ -31,6 +34,8 @@ def file_sha256(path):
 def load_model(path):
     """The embedding model at ``path``: a ``skreid.save`` file (loaded with ``skreid.load``),
     or an ONNX file written by ``skreid.export_onnx`` (``skreid.runtime.OnnxEmbedder``)."""
+    if os.path.isdir(path):
+        raise CLIError(f"MODEL {path}: is a folder; pass a model file (skreid.save or .onnx).")
     if not os.path.isfile(path):
         raise CLIError(f"MODEL {path}: no such file.")
     if path.lower().endswith(".onnx"):
@@ -45,7 +50,10 @@ def load_model(path):
     try:
         model = loader(path)
     except (ValueError, OSError) as exc:
-        raise CLIError(f"MODEL {path}: cannot be loaded ({str(exc).splitlines()[0]})") from None
+        raise CLIError(f"MODEL {path}: cannot be loaded ({first_line(exc)})") from None
+    except ImportError as exc:  # a Keras model where TensorFlow is not installed
+        text = user_error(exc) or first_line(exc)
+        raise CLIError(text if text.startswith(path) else f"MODEL {path}: {text}") from None
     check_embedder(model, path)
     return model
 
@@ -73,8 +81,11 @@ def check_embedder(model, where):
     return model
 
 
-def list_image_files(paths, name="IMAGES"):
-    """Image files named, or found (recursively, sorted) in the folders named, as abs paths."""
+def list_image_files(paths, name="IMAGES", left_out=None):
+    """Image files named, or found (recursively, sorted) in the folders named, as abs paths.
+
+    Paths that are not valid UTF-8 are refused (CLIError), or appended to ``left_out`` (a
+    list) when it is given."""
     from skreid.datasets import IMAGE_EXTENSIONS
 
     files = []
@@ -93,6 +104,16 @@ def list_image_files(paths, name="IMAGES"):
     files = list(dict.fromkeys(os.path.abspath(f) for f in files))  # once each, in order
     if not files:
         raise CLIError(f"{name}: no image files found in {' '.join(paths)}.")
+    undecodable = [f for f in files if not utf8_path(f)]
+    if undecodable:
+        if left_out is None:
+            raise CLIError(
+                f"{name}: {len(undecodable)} path(s) are not valid UTF-8, which an index, "
+                f"results.json and the page cannot hold: {_named(undecodable)}; rename them"
+                + (" (or pass --skip-unreadable to leave them out)." if name == "IMAGES"
+                   else "."))
+        left_out += undecodable
+        files = [f for f in files if utf8_path(f)]
     return files
 
 
@@ -110,7 +131,9 @@ class ProgressBar:
     def __init__(self, total, what, quiet=False, stream=None):
         self.total, self.what, self.quiet = total, what, quiet
         self.stream = sys.stderr if stream is None else stream
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        # stderr may be the pipe that filters TensorFlow's log lines: ask about the terminal
+        self.tty = stderr_isatty() if stream is None else \
+            getattr(self.stream, "isatty", lambda: False)()
         self.shown = -1
 
     def update(self, done):
@@ -171,13 +194,15 @@ def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
 
 def _named(paths, limit=5):
     more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return ", ".join(paths[:limit]) + more
+    return ", ".join(shown(p) for p in paths[:limit]) + more
 
 
 def _load_index(path):
     from skreid.search import GalleryIndex
     from skreid.utils import UnsafeArchiveError
 
+    if os.path.isdir(path):
+        raise CLIError(f"INDEX {path}: is a folder; pass an index file written by skreid index.")
     try:
         return GalleryIndex.load(path)
     except FileNotFoundError:
@@ -186,25 +211,31 @@ def _load_index(path):
         raise CLIError(f"INDEX {path}: {exc}") from None
 
 
-def build_index(model, images, out, *, model_path=None, fingerprint=None, backend="exact",
+def build_index(model, images, out, *, model_path=None, fingerprint=None, backend=None,
                 batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
                 scheduler=None):
     """Embed ``images`` (files/folders) with ``model`` and write or extend the index ``out``.
 
     ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
-    index. Returns a summary dict. The index file is replaced atomically, and only after every
-    new image was embedded, so a failed run leaves the previous index as it was. With
-    ``scheduler`` (a Dask scheduler address) the workers embed the new images, each loading
-    ``model_path`` once (:func:`skreid.parallel.embed_images`).
+    index. ``backend`` ("exact" or "faiss") is that of a new index (default "exact"); an
+    existing index keeps its own and refuses another. Returns a summary dict. The index file is
+    replaced atomically, and only after every new image was embedded, so a failed run leaves
+    the previous index as it was. With ``scheduler`` (a Dask scheduler address) the workers
+    embed the new images, each loading ``model_path`` once
+    (:func:`skreid.parallel.embed_images`). The folders indexed are recorded, signed with this
+    user's key (:mod:`skreid.cli._origin`), for the search page.
     """
     if scheduler is not None and skip_unreadable:
         raise CLIError("--skip-unreadable cannot be combined with --scheduler: a worker that "
                        "cannot read an image fails the job (and names the file).")
     from skreid.search import GalleryIndex, IncompatibleIndexError
 
-    files = list_image_files(images)
+    undecodable = [] if skip_unreadable else None
+    files = list_image_files(images, left_out=undecodable)
     if fingerprint is None:
         fingerprint = file_sha256(model_path)
+    roots = roots_of(images)
+    # ---- from here to index.save(out): read the index, add the new images, write it back
     if os.path.exists(out):
         index = _load_index(out)
         try:
@@ -213,19 +244,29 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
             raise CLIError(f"INDEX {out}: {exc}") from None
         if index.keys is None:
             raise CLIError(f"INDEX {out}: has no image keys; it was not written by skreid index.")
+        if backend is not None and backend != index.backend:
+            raise CLIError(f"--backend {backend}: INDEX {out} uses the {index.backend} backend, "
+                           f"which an existing index keeps; write a new index (another --out) "
+                           f"to use {backend}.")
     else:
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder):
             raise CLIError(f"--out {out}: folder {folder} does not exist.")
-        index = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend,
+        index = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend or "exact",
                              model_fingerprint=fingerprint)
     known = set(index.keys.tolist()) if index.keys is not None else set()
     new = [f for f in files if f not in known]
     summary = {"index": os.path.abspath(out), "found": len(files), "added": 0,
-               "already_indexed": len(files) - len(new), "unreadable": []}
+               "already_indexed": len(files) - len(new), "unreadable": undecodable or []}
     if not new:
-        progress(f"{out}: all {len(files)} images are already indexed; nothing to do")
         summary["total"] = len(index)
+        if set(roots) <= set(verified_roots(index.meta)):
+            progress(f"{out}: all {len(files)} images are already indexed; nothing to do")
+            return summary
+        progress(f"{out}: all {len(files)} images are already indexed; recording their "
+                 "folders for the search page")
+        _sign(index, roots, progress)
+        index.save(out)
         return summary
     progress(f"embedding {len(new)} new images ({summary['already_indexed']} already indexed)")
     if scheduler is None:
@@ -237,7 +278,7 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
         raise CLIError(f"{len(unreadable)} image(s) cannot be read: {_named(unreadable)} "
                        "(the index was not changed; --skip-unreadable leaves them out).")
     readable = [f for f in new if f not in set(unreadable)]
-    summary.update(unreadable=unreadable, total=len(index))
+    summary.update(unreadable=summary["unreadable"] + unreadable, total=len(index))
     if not readable:
         return summary
     labels = [labels_of(f) for f in readable]
@@ -248,9 +289,21 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
     index.meta.update({"model_path": model_path and os.path.abspath(model_path),
                        "model_fingerprint": fingerprint,
                        "input_shape": list(map(int, model.input_shape_))})
+    _sign(index, roots, progress)
     index.save(out)
     summary.update(added=len(readable), total=len(index))
     return summary
+
+
+def _sign(index, roots, progress):
+    """Record the folders indexed (with those this user's earlier runs recorded), signed."""
+    record = origin_record(roots, previous_meta=index.meta)
+    if record is None:
+        index.meta.pop("origin", None)
+        progress("cannot create the key that signs the folders indexed (in "
+                 f"{os.path.dirname(key_path())}); skreid search will show no gallery images")
+    else:
+        index.meta["origin"] = record
 
 
 def resolve_model(index, model_path=None):
@@ -260,6 +313,11 @@ def resolve_model(index, model_path=None):
     path = model_path or index.meta.get("model_path")
     if not path:
         raise CLIError("the index does not record its model; pass --model MODEL.")
+    if not isinstance(path, str):  # JSON from the file: never an open descriptor number
+        raise CLIError(f"the index records {path!r} as its model, not a path; pass --model "
+                       "MODEL.")
+    if os.path.isdir(path):
+        raise CLIError(f"--model {path}: is a folder; pass the index's model file.")
     if not os.path.isfile(path):
         raise CLIError(f"the index's model {path} is missing (moved?); pass --model MODEL.")
     try:
