@@ -27,6 +27,10 @@ _PATH_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENO
                 errno.EDQUOT, errno.EXDEV, errno.ENXIO, errno.ETXTBSY}
 
 
+_PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+                FileExistsError)
+
+
 def install_hint(module, what="this command"):
     """``"<what> needs <module>, which is not installed: pip install 'skreid[<extra>]'."``"""
     root = module.split(".")[0]
@@ -57,6 +61,8 @@ def _import_error(exc):
 
 
 def _os_error(exc):
+    if exc.errno is None and exc.filename is None and isinstance(exc, _PATH_ERRORS):
+        return first_line(exc)  # raised by skreid with a message that names the path
     if exc.errno not in _PATH_ERRNOS or exc.filename is None:
         return None
     where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"

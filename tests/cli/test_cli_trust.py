@@ -331,6 +331,7 @@ def test_runtime_only_install_still_indexes_and_searches_a_numpy_model(setup, tm
     (ModuleNotFoundError("No module named 'numpy.core._x'", name="numpy.core._x"), None),
     (ImportError("cannot import name 'x' from 'skreid'"), None),
     (OSError(errno.EIO, "Input/output error", "/dev/sda"), None),
+    (FileNotFoundError("/x/m.skreid: no such file."), "/x/m.skreid: no such file."),
     (OSError("no file named"), None),
     (RuntimeError("a bug"), None),
     (ValueError("a bug"), None),

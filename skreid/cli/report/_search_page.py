@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import os
-import stat
 import struct
 
 from skreid.cli._common import shown
@@ -41,19 +40,18 @@ def thumbnail_uri(path, height=THUMB_HEIGHT):
     """
     from PIL import Image
 
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise ValueError(f"{shown(path)} is not a regular file")
-        with Image.open(fh) as img:
-            w, h = img.size
-            if w < 1 or h < 1 or w * h > MAX_PIXELS:
-                raise ValueError(f"{shown(path)} is {w}x{h} pixels, too large to show")
-            width = max(1, round(w * height / h))
-            img.draft("RGB", (width, height))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
-            img = img.convert("RGB").resize((width, height), Image.BILINEAR)
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=90)
+    from skreid.utils import open_regular
+
+    # a regular file only: a gallery file swapped for a FIFO would block the page forever
+    with open_regular(path, "image file") as fh, Image.open(fh) as img:
+        w, h = img.size
+        if w < 1 or h < 1 or w * h > MAX_PIXELS:
+            raise ValueError(f"{shown(path)} is {w}x{h} pixels, too large to show")
+        width = max(1, round(w * height / h))
+        img.draft("RGB", (width, height))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+        thumb = img.convert("RGB").resize((width, height), Image.BILINEAR)
+        buf = io.BytesIO()
+        thumb.save(buf, format="JPEG", quality=90)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
