@@ -6,10 +6,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from skreid.metrics.pairwise import (
+    BlockedDistances,
+    check_rerank,
+    l2_normalize,
+    rerank_k_reciprocal,
+)
 from skreid.search import _faiss
-from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
 from skreid.search._exact import exact_search, topk_rows
-from skreid.search._rerank import check_rerank, rerank_k_reciprocal
+from skreid.search._metrics import check_search_metric
 from skreid.utils import read_archive, write_archive
 
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
