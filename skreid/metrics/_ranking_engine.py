@@ -58,6 +58,11 @@ def _check_ranking_problem(
     return distances, query_ids, gallery_ids, query_cameras, gallery_cameras, chunk_size
 
 
+# the rows are sorted whole when more than 1/_SORT_ROWS_ABOVE of a block's entries rank
+# before some true match (see _negatives_up_to)
+_SORT_ROWS_ABOVE = 8
+
+
 def _count_less_equal(sorted_rows, rows, values):
     """For each k, how many entries of ``sorted_rows[rows[k]]`` are <= ``values[k]``.
 
@@ -74,6 +79,54 @@ def _count_less_equal(sorted_rows, rows, values):
         lo = np.where(active & probe, mid + 1, lo)
         hi = np.where(active & ~probe, mid, hi)
     return lo
+
+
+def _negatives_up_to(dist, rows, values):
+    """For each k, how many entries of ``dist[rows[k]]`` are <= ``values[k]``.
+
+    ``rows``/``values`` are sorted by row, then value; ``dist`` holds the negatives (+inf
+    elsewhere). Only negatives up to a query's last true match can count, usually a few
+    hundred of a row: one comparison pass selects them, and they are sorted (by row, then
+    distance) instead of every row. When they are many (a poor embedding, its last matches
+    deep in the ranking), whole rows are sorted instead; both count exactly.
+    """
+    n_rows = dist.shape[0]
+    last = np.append(rows[1:] != rows[:-1], True) if len(rows) else np.zeros(0, bool)
+    threshold = np.full(n_rows, -np.inf, dtype=dist.dtype)
+    threshold[rows[last]] = values[last]
+    below = dist <= threshold[:, None]
+    counts = np.count_nonzero(below, axis=1)
+    if counts.sum() > dist.size // _SORT_ROWS_ABOVE:
+        dist.sort(axis=1)
+        return _count_less_equal(dist, rows, values)
+    negatives = dist[below]  # row by row
+    neg_rows = np.repeat(np.arange(n_rows), counts)
+    row_starts = np.cumsum(counts) - counts
+    if dist.dtype == np.float32:
+        # one integer sort: (row, distance) packed into an int64 that orders like the pair
+        keys = _row_keys(neg_rows, negatives)
+        keys.sort()
+        return np.searchsorted(keys, _row_keys(rows, values), side="right") - row_starts[rows]
+    order = np.lexsort((negatives, neg_rows))
+    negatives = negatives[order]
+    # binary search of each match's distance among its row's sorted negatives
+    lo, hi = row_starts[rows], row_starts[rows] + counts[rows]
+    for _ in range(int(max(1, counts.max(initial=1))).bit_length()):
+        mid = (lo + hi) // 2
+        active = lo < hi
+        probe = negatives[np.minimum(mid, len(negatives) - 1)] <= values if len(negatives) \
+            else np.zeros(len(rows), bool)
+        lo = np.where(active & probe, mid + 1, lo)
+        hi = np.where(active & ~probe, mid, hi)
+    return lo - row_starts[rows]
+
+
+def _row_keys(rows, values):
+    """int64 keys that sort like ``(rows, values)`` for float32 ``values`` (no NaN)."""
+    bits = (values + np.float32(0)).view(np.int32)  # + 0: -0.0 becomes +0.0, equal keys
+    # IEEE-754 floats order like their bits as sign-magnitude ints: flip negatives' magnitude
+    bits = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits)
+    return (rows.astype(np.int64) << 32) + (bits.astype(np.int64) + 2**31)
 
 
 class _Gallery:
@@ -116,12 +169,11 @@ def _chunk_stats(dist, q_ids, q_cams, gallery, self_cols):
         ignored |= cols == self_cols[rows]
     good_rows, good_cols = rows[~ignored], cols[~ignored]
     values = dist[good_rows, good_cols]
-    # What remains after this are the negatives, sorted per query: same-identity items (true
-    # matches or ignored) and junk go to +inf, which is never counted below a true match
-    # since distances are checked finite.
+    # What remains after this are the negatives: same-identity items (true matches or
+    # ignored) and junk go to +inf, which is never counted below a true match since
+    # distances are checked finite.
     dist[rows, cols] = np.inf
     dist[:, gallery.junk_cols] = np.inf
-    dist.sort(axis=1)
 
     order = np.lexsort((values, good_rows))  # by query, then by distance
     rows, values = good_rows[order], values[order]
@@ -130,7 +182,7 @@ def _chunk_stats(dist, q_ids, q_cams, gallery, self_cols):
     i = np.arange(rows.shape[0]) - starts[rows] + 1  # 1-based order among true matches
     # Pessimistic ties: negatives at distance <= the match's come first, so the i-th true
     # match sits at rank i + #(negatives <= its distance).
-    rank = i + _count_less_equal(dist, rows, values)
+    rank = i + _negatives_up_to(dist, rows, values)
 
     first_rank = np.zeros(n_rows, dtype=np.intp)
     last_rank = np.zeros(n_rows, dtype=np.intp)
