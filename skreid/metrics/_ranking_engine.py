@@ -86,39 +86,40 @@ def _negatives_up_to(dist, rows, values):
 
     ``rows``/``values`` are sorted by row, then value; ``dist`` holds the negatives (+inf
     elsewhere). Only negatives up to a query's last true match can count, usually a few
-    hundred of a row: one comparison pass selects them, and they are sorted (by row, then
-    distance) instead of every row. When they are many (a poor embedding, its last matches
-    deep in the ranking), whole rows are sorted instead; both count exactly.
+    hundred of a row: one comparison pass selects them, each is placed among its row's few
+    matches by binary search, and a cumulative count gives every match's number, with no
+    sort of the rows. When they are many (a poor embedding, its last matches deep in the
+    ranking), whole rows are sorted instead; both count exactly.
     """
-    n_rows = dist.shape[0]
-    last = np.append(rows[1:] != rows[:-1], True) if len(rows) else np.zeros(0, bool)
+    n_rows, n_cols = dist.shape
+    n_matches = rows.shape[0]
+    last = np.append(rows[1:] != rows[:-1], True) if n_matches else np.zeros(0, bool)
     threshold = np.full(n_rows, -np.inf, dtype=dist.dtype)
     threshold[rows[last]] = values[last]
-    below = dist <= threshold[:, None]
-    counts = np.count_nonzero(below, axis=1)
-    if counts.sum() > dist.size // _SORT_ROWS_ABOVE:
+    below = np.flatnonzero(dist <= threshold[:, None])
+    if below.shape[0] > dist.size // _SORT_ROWS_ABOVE:
         dist.sort(axis=1)
         return _count_less_equal(dist, rows, values)
-    negatives = dist[below]  # row by row
-    neg_rows = np.repeat(np.arange(n_rows), counts)
-    row_starts = np.cumsum(counts) - counts
+    negatives = dist.ravel()[below]
+    neg_rows = below // n_cols  # sorted
+    # position of each negative among the matches: the first match of its row at a distance
+    # >= its own (a negative equal to a match ranks before it: pessimistic ties)
     if dist.dtype == np.float32:
-        # one integer sort: (row, distance) packed into an int64 that orders like the pair
-        keys = _row_keys(neg_rows, negatives)
-        keys.sort()
-        return np.searchsorted(keys, _row_keys(rows, values), side="right") - row_starts[rows]
-    order = np.lexsort((negatives, neg_rows))
-    negatives = negatives[order]
-    # binary search of each match's distance among its row's sorted negatives
-    lo, hi = row_starts[rows], row_starts[rows] + counts[rows]
-    for _ in range(int(max(1, counts.max(initial=1))).bit_length()):
-        mid = (lo + hi) // 2
-        active = lo < hi
-        probe = negatives[np.minimum(mid, len(negatives) - 1)] <= values if len(negatives) \
-            else np.zeros(len(rows), bool)
-        lo = np.where(active & probe, mid + 1, lo)
-        hi = np.where(active & ~probe, mid, hi)
-    return lo - row_starts[rows]
+        pos = np.searchsorted(_row_keys(rows, values), _row_keys(neg_rows, negatives))
+    else:
+        first = np.searchsorted(rows, np.arange(n_rows))
+        lo, hi = first[neg_rows], np.append(first[1:], n_matches)[neg_rows]
+        for _ in range(int(np.diff(np.append(first, n_matches)).max(initial=1)).bit_length()):
+            mid = (lo + hi) // 2
+            active = lo < hi
+            less = values[np.minimum(mid, n_matches - 1)] < negatives
+            lo = np.where(active & less, mid + 1, lo)
+            hi = np.where(active & ~less, mid, hi)
+        pos = lo
+    # negatives counted by match k: those of its row placed at k or before
+    up_to = np.cumsum(np.bincount(pos, minlength=n_matches + 1)[:n_matches])
+    before_row = np.searchsorted(neg_rows, rows)  # negatives of the earlier rows
+    return up_to - before_row
 
 
 def _row_keys(rows, values):
