@@ -16,7 +16,13 @@ and give the local run's results. What this package adds:
 
 import importlib
 
-from skreid.parallel._embed import EmbeddedImages, embed_images, load_model_file
+from skreid.parallel._embed import (
+    EmbeddedImages,
+    check_scheduler_address,
+    check_timeout,
+    embed_images,
+    load_model_file,
+)
 from skreid.utils.tf_threads import limit_tensorflow_threads, tensorflow_thread_count
 
 # these need distributed: imported on first access (PEP 562)
@@ -25,6 +31,8 @@ _LAZY = {"TensorFlowThreads": "skreid.parallel._dask", "connect": "skreid.parall
 __all__ = [
     "EmbeddedImages",
     "TensorFlowThreads",
+    "check_scheduler_address",
+    "check_timeout",
     "connect",
     "embed_images",
     "limit_tensorflow_threads",

@@ -66,7 +66,7 @@ def run(args, progress):
     if args.backend == "faiss":
         require("faiss", "--backend faiss")
     if args.scheduler is not None:
-        from skreid.parallel._embed import check_scheduler_address, check_timeout
+        from skreid.parallel import check_scheduler_address, check_timeout
 
         try:
             check_scheduler_address(args.scheduler)
