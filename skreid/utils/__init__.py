@@ -9,6 +9,7 @@ from skreid.utils._archive import (
     write_archive,
 )
 from skreid.utils._discovery import all_estimators
+from skreid.utils._maps import resize_bilinear
 from skreid.utils._validation import (
     MAX_BATCH_BYTES,
     PixelScaleWarning,
@@ -41,4 +42,5 @@ __all__ = [
     "atomic_write",
     "read_archive",
     "write_archive",
+    "resize_bilinear",
 ]
