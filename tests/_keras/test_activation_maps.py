@@ -68,11 +68,15 @@ def test_flip_test_averages_the_mirrored_map(seed, people):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_maps_survive_pickling_and_refit(seed, people):
+def test_maps_survive_pickling_saving_and_refit(seed, people, tmp_path):
     X = people.images[:3]
     clone = pickle.loads(pickle.dumps(seed))
     assert getattr(clone, "_feature_model", None) is None  # a cache, not pickled
     np.testing.assert_allclose(clone.activation_maps(X), seed.activation_maps(X), rtol=1e-5,
+                               atol=1e-6)
+    skreid.save(seed, tmp_path / "seed.skreid")
+    loaded = skreid.load(tmp_path / "seed.skreid")
+    np.testing.assert_allclose(loaded.activation_maps(X), seed.activation_maps(X), rtol=1e-5,
                                atol=1e-6)
     # a new fit builds a new network: the cached sub-model must follow it
     clone.set_params(random_state=1).fit(people.images, people.person_ids)
