@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid.utils import resize_bilinear
 
-__all__ = ["ActivationMapsMixin", "channel_energy", "feature_map_tensor"]
+__all__ = ["ActivationMapsMixin", "feature_map_tensor"]
 
 
 def feature_map_tensor(model):
@@ -35,12 +35,6 @@ def feature_map_tensor(model):
     if tensor is None or len(tensor.shape) != 4:
         return None
     return tensor
-
-
-def channel_energy(feature_maps):
-    """Sum of squares over the last axis: ``(n, h, w, c)`` -> ``(n, h, w)`` float32."""
-    feature_maps = np.asarray(feature_maps, dtype=np.float32)
-    return np.einsum("nhwc,nhwc->nhw", feature_maps, feature_maps)
 
 
 class ActivationMapsMixin:
@@ -66,16 +60,18 @@ class ActivationMapsMixin:
                 f"They need a trunk that returns a (batch, height, width, channels) map: a "
                 f"registry backbone, 'resnet', 'seed' or such a callable."
             )
-        model = keras.Model(self.model_.input, tensor, name="feature_map")
+        # the energy is computed in the graph: (n, h, w) floats come back, not the channels
+        energy = keras.ops.sum(keras.ops.square(tensor), axis=-1)
+        model = keras.Model(self.model_.input, energy, name="activation_energy")
         self._feature_model = (self.model_, model)
         return model
 
     def _energy(self, model, X):
         if getattr(self, "run_eagerly", False):  # no predict-function tracing
-            out = [channel_energy(model(X[i:i + 64], training=False))
+            out = [np.asarray(model(X[i:i + 64], training=False))
                    for i in range(0, len(X), 64)]
-            return np.concatenate(out)
-        return channel_energy(model.predict(X, batch_size=64, verbose=0))
+            return np.concatenate(out).astype(np.float32, copy=False)
+        return np.asarray(model.predict(X, batch_size=64, verbose=0), dtype=np.float32)
 
     def activation_maps(self, X, *, upsample=True):
         """What the embedding looks at: the energy of the trunk's last feature map.
