@@ -224,7 +224,8 @@ def _verify(model_bytes, est, kind, X, atol):
     if not diffs[worst] <= atol:
         raise ExportVerificationError(
             f"the ONNX graph's {worst} differ from {type(est).__name__}'s by up to "
-            f"{diffs[worst]:.3g} (max abs, {len(X)} images), more than atol={atol:g}; nothing "
+            f"{diffs[worst]:.3g} (max abs{', relative' if worst == 'activation_maps' else ''}, "
+            f"{len(X)} images), more than atol={atol:g}; nothing "
             f"was written. Report this with the skreid, Keras and tf2onnx versions."
         )
     if kind == "embedder":  # ranked neighbours must not change either
@@ -309,8 +310,9 @@ def export_onnx(estimator, path, *, opset=DEFAULT_OPSET, atol=1e-4, X_check=None
     opset : int, default=17
         ONNX opset.
     atol : float, default=1e-4
-        Largest max-abs difference between the ONNX outputs and the estimator's accepted;
-        above it :class:`ExportVerificationError` is raised and nothing is written.
+        Largest max-abs difference between the ONNX outputs and the estimator's accepted
+        (for ``activation_maps``, divided by the map's largest value); above it
+        :class:`ExportVerificationError` is raised and nothing is written.
     X_check : array-like of images, optional
         Images to verify on (default: ``n_check`` random images of the fitted shape).
     n_check : int, default=4
