@@ -17,11 +17,14 @@ from skreid.search._faiss import FAISS_DEFAULTS
 from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
 from skreid.search._query_expansion import average_query_expansion
 from skreid.search._rerank import check_rerank, rerank_k_reciprocal
+from skreid.search._sources import IndexChanges, file_signature
 
 __all__ = [
     "GalleryIndex",
     "SearchResult",
     "IncompatibleIndexError",
+    "IndexChanges",
+    "file_signature",
     "BlockedDistances",
     "exact_search",
     "l2_normalize",

@@ -13,7 +13,8 @@ from PIL import Image
 import skreid
 from skreid.cli import main
 from skreid.cli._common import CLIError
-from skreid.cli._search import build_index, search_index
+from skreid.cli._indexing import build_index
+from skreid.cli._search import search_index
 from skreid.cli.report import search_page
 from skreid.reid import PCAReID
 from skreid.search import GalleryIndex

@@ -6,12 +6,14 @@ from skreid.cli._options import common_options
 _INDEX_HELP = """\
 Embed image files (or every image in the folders named, recursively) with MODEL, a file saved
 by skreid.save (or an .onnx file from skreid export), and write the gallery index INDEX, or
-extend it: images already in it (same absolute path) are skipped, so re-running on a grown
-folder embeds only the new files.
+bring it up to date: new images are added, images whose content changed since they were
+indexed (size or time, then SHA-256) are re-embedded, unchanged ones are skipped, and indexed
+images of the folders named that no longer exist are reported (removed with --prune).
 Market-1501 file names (0002_c1s1_000451_03.jpg) give each image its identity and camera;
 other names give none. The index records MODEL's path and SHA-256, which skreid search uses to
 embed the queries; an index built with another model is refused. INDEX is replaced atomically,
-only once every new image was embedded: a failed run leaves it as it was."""
+only once every image was embedded: a failed run leaves it as it was. Runs writing the same
+INDEX at once take turns and each one's images are kept."""
 
 
 def add_parser(subparsers):
@@ -33,32 +35,61 @@ def add_parser(subparsers):
                        help="embed on the workers of the Dask cluster at ADDRESS (e.g. "
                             "tcp://10.0.0.5:8786; needs skreid[dask]); each worker loads MODEL "
                             "once, so MODEL and IMAGES must be readable at the same paths there")
+    index.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="with --scheduler: how long to wait for each answer of the cluster "
+                            "(connection, first worker, checks while embedding; default: 10)")
+    index.add_argument("--prune", action="store_true",
+                       help="remove from INDEX the images of the folders named that no longer "
+                            "exist (default: keep them and say how many)")
+    index.add_argument("--verify", action="store_true",
+                       help="hash every indexed image to find changes, even those whose size "
+                            "and modification time did not change")
+    index.add_argument("--lock-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="how long to wait while another run writes INDEX (default: 120)")
     common_options(index)
     return index
 
 
 def run(args, progress):
-    from skreid.cli._search import build_index, load_model
+    from skreid.cli._indexing import build_index
+    from skreid.cli._search import load_model
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if not args.lock_timeout >= 0 or args.lock_timeout == float("inf"):
+        raise CLIError(f"--lock-timeout must be a number of seconds >= 0, got "
+                       f"{args.lock_timeout}.")
     if args.backend == "faiss":
         try:
             import faiss  # noqa: F401
         except ImportError:
             raise CLIError("--backend faiss needs faiss-cpu: pip install 'skreid[search]'.") \
                 from None
+    if args.scheduler is not None:
+        from skreid.parallel._embed import check_scheduler_address, check_timeout
+
+        try:
+            check_scheduler_address(args.scheduler)
+            check_timeout(args.scheduler_timeout, "--scheduler-timeout")
+        except ValueError as exc:
+            raise CLIError(f"--scheduler: {exc}") from None
     progress(f"loading the model {args.model}")
     model = load_model(args.model)
     summary = build_index(model, args.images, args.out, model_path=args.model,
                           backend=args.backend,
                           batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
-                          progress=progress, quiet=args.quiet, scheduler=args.scheduler)
+                          progress=progress, quiet=args.quiet, scheduler=args.scheduler,
+                          prune=args.prune, verify=args.verify, lock_timeout=args.lock_timeout,
+                          scheduler_timeout=args.scheduler_timeout)
     return {"command": "index", **summary}
 
 
 def show(results):
+    missing = results.get("missing") or []
     print(f"{results['index']}: {results['added']} images added, "
-          f"{results['already_indexed']} already indexed, {results['total']} in all"
+          f"{results['already_indexed']} already indexed, {results.get('updated', 0)} updated, "
+          f"{results.get('removed', 0)} removed, {results['total']} in all"
           + (f"; {len(results['unreadable'])} unreadable left out"
-             if results["unreadable"] else ""))
+             if results["unreadable"] else "")
+          + (f"; {len(missing)} indexed images no longer exist (--prune removes them)"
+             if missing else ""))

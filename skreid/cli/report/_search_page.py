@@ -28,7 +28,10 @@ def thumbnail_uri(path, height=THUMB_HEIGHT):
     """A ``data:image/jpeg;base64,...`` URI of the image at ``path``, ``height`` pixels high."""
     from PIL import Image
 
-    with Image.open(path) as img:
+    from skreid.utils import open_regular
+
+    # a regular file only: a gallery file swapped for a FIFO would block the page forever
+    with open_regular(path, "image file") as fh, Image.open(fh) as img:
         img = img.convert("RGB")
         w, h = img.size
         img = img.resize((max(1, round(w * height / h)), height), Image.BILINEAR)
