@@ -40,9 +40,8 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, 
     Returns the report section: ``{"data": ..., "methods": {label: metrics}, "figures": [...]}``.
     ``fitted``, a dict, receives each fitted estimator by its label.
     """
-    from sklearn.metrics import pairwise_distances
-
     from skreid.metrics import evaluate_reid
+    from skreid.metrics.pairwise import pairwise_distances
 
     train, gallery, query = data.train, data.gallery, data.query
     section = {

@@ -13,7 +13,9 @@ import sys
 
 import numpy as np
 
-from skreid.cli._common import CLIError
+from skreid.cli._common import CLIError, first_line, shown, utf8_path
+from skreid.cli._errors import user_error
+from skreid.cli._native_log import stderr_isatty
 
 __all__ = ["search_index", "list_image_files", "file_sha256", "load_model"]
 
@@ -31,6 +33,8 @@ def file_sha256(path):
 def load_model(path):
     """The embedding model at ``path``: a ``skreid.save`` file (loaded with ``skreid.load``),
     or an ONNX file written by ``skreid.export_onnx`` (``skreid.runtime.OnnxEmbedder``)."""
+    if os.path.isdir(path):
+        raise CLIError(f"MODEL {path}: is a folder; pass a model file (skreid.save or .onnx).")
     if not os.path.isfile(path):
         raise CLIError(f"MODEL {path}: no such file.")
     if path.lower().endswith(".onnx"):
@@ -45,7 +49,10 @@ def load_model(path):
     try:
         model = loader(path)
     except (ValueError, OSError) as exc:
-        raise CLIError(f"MODEL {path}: cannot be loaded ({str(exc).splitlines()[0]})") from None
+        raise CLIError(f"MODEL {path}: cannot be loaded ({first_line(exc)})") from None
+    except ImportError as exc:  # a Keras model where TensorFlow is not installed
+        text = user_error(exc) or first_line(exc)
+        raise CLIError(text if text.startswith(path) else f"MODEL {path}: {text}") from None
     check_embedder(model, path)
     return model
 
@@ -73,8 +80,11 @@ def check_embedder(model, where):
     return model
 
 
-def list_image_files(paths, name="IMAGES"):
-    """Image files named, or found (recursively, sorted) in the folders named, as abs paths."""
+def list_image_files(paths, name="IMAGES", left_out=None):
+    """Image files named, or found (recursively, sorted) in the folders named, as abs paths.
+
+    Paths that are not valid UTF-8 are refused (CLIError), or appended to ``left_out`` (a
+    list) when it is given."""
     from skreid.datasets import IMAGE_EXTENSIONS
 
     files = []
@@ -93,6 +103,16 @@ def list_image_files(paths, name="IMAGES"):
     files = list(dict.fromkeys(os.path.abspath(f) for f in files))  # once each, in order
     if not files:
         raise CLIError(f"{name}: no image files found in {' '.join(paths)}.")
+    undecodable = [f for f in files if not utf8_path(f)]
+    if undecodable:
+        if left_out is None:
+            raise CLIError(
+                f"{name}: {len(undecodable)} path(s) are not valid UTF-8, which an index, "
+                f"results.json and the page cannot hold: {_named(undecodable)}; rename them"
+                + (" (or pass --skip-unreadable to leave them out)." if name == "IMAGES"
+                   else "."))
+        left_out += undecodable
+        files = [f for f in files if utf8_path(f)]
     return files
 
 
@@ -110,7 +130,9 @@ class ProgressBar:
     def __init__(self, total, what, quiet=False, stream=None):
         self.total, self.what, self.quiet = total, what, quiet
         self.stream = sys.stderr if stream is None else stream
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        # stderr may be the pipe that filters TensorFlow's log lines: ask about the terminal
+        self.tty = stderr_isatty() if stream is None else \
+            getattr(self.stream, "isatty", lambda: False)()
         self.shown = -1
 
     def update(self, done):
@@ -172,13 +194,15 @@ def _embed_on_dask(model_path, files, scheduler, batch_size, progress, timeout=1
 
 def _named(paths, limit=5):
     more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return ", ".join(paths[:limit]) + more
+    return ", ".join(shown(p) for p in paths[:limit]) + more
 
 
 def _load_index(path):
     from skreid.search import GalleryIndex
     from skreid.utils import UnsafeArchiveError
 
+    if os.path.isdir(path):
+        raise CLIError(f"INDEX {path}: is a folder; pass an index file written by skreid index.")
     try:
         return GalleryIndex.load(path)
     except FileNotFoundError:
@@ -194,6 +218,11 @@ def resolve_model(index, model_path=None):
     path = model_path or index.meta.get("model_path")
     if not path:
         raise CLIError("the index does not record its model; pass --model MODEL.")
+    if not isinstance(path, str):  # JSON from the file: never an open descriptor number
+        raise CLIError(f"the index records {path!r} as its model, not a path; pass --model "
+                       "MODEL.")
+    if os.path.isdir(path):
+        raise CLIError(f"--model {path}: is a folder; pass the index's model file.")
     if not os.path.isfile(path):
         raise CLIError(f"the index's model {path} is missing (moved?); pass --model MODEL.")
     try:

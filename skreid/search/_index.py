@@ -4,8 +4,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from skreid.metrics.pairwise import (
+    BlockedDistances,
+    check_rerank,
+    l2_normalize,
+    rerank_k_reciprocal,
+)
 from skreid.search import _faiss
-from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
 from skreid.search._exact import exact_search, topk_rows
 from skreid.search._index_io import load_index, save_index
 from skreid.search._items import (
@@ -16,7 +21,7 @@ from skreid.search._items import (
     positions_of,
     updated_columns,
 )
-from skreid.search._rerank import check_rerank, rerank_k_reciprocal
+from skreid.search._metrics import check_search_metric
 from skreid.search._sources import compare_files
 from skreid.utils import DEFAULT_LOCK_TIMEOUT
 

@@ -1,5 +1,6 @@
-"""Shared helpers for skreid: input validation, estimator discovery (:func:`all_estimators`),
-the safe archive format and safe file writing (atomic, one writer at a time, no debris)."""
+"""Shared helpers for skreid: input validation (images, labels, feature matrices, the luma
+weights of grayscale conversion), estimator discovery (:func:`all_estimators`), the safe
+archive format and safe file writing (atomic, one writer at a time, no debris)."""
 
 from skreid.utils._archive import (
     SafeArchive,
@@ -22,9 +23,11 @@ from skreid.utils._files import (
 from skreid.utils._maps import resize_bilinear
 from skreid.utils._npy import load_npy_bytes
 from skreid.utils._validation import (
+    LUMA_WEIGHTS,
     MAX_BATCH_BYTES,
     PixelScaleWarning,
     check_batch_memory,
+    check_features,
     check_image_input,
     check_image_size,
     check_images,
@@ -32,11 +35,14 @@ from skreid.utils._validation import (
     check_positive_int,
     check_weights,
     match_pixel_range,
+    nested_validation_skipped,
     pixel_range,
+    skip_nested_validation,
 )
 
 __all__ = [
     "all_estimators",
+    "check_features",
     "check_images",
     "check_image_input",
     "check_image_size",
@@ -45,9 +51,12 @@ __all__ = [
     "check_weights",
     "check_batch_memory",
     "pixel_range",
+    "skip_nested_validation",
+    "nested_validation_skipped",
     "match_pixel_range",
     "PixelScaleWarning",
     "MAX_BATCH_BYTES",
+    "LUMA_WEIGHTS",
     "SafeArchive",
     "UnsafeArchiveError",
     "archive_kind",

@@ -2,15 +2,41 @@
 reaches Keras, where an empty or zero-width array can abort the whole process).
 
 What scikit-learn's ``_parameter_constraints`` cannot express lives here: the weights file
-(it must exist), image shapes and sizes, and the one positive-integer check of the functions
-that are not estimators.
+(it must exist), image shapes and sizes, the one feature-matrix check (:func:`check_features`)
+and the one positive-integer check of the functions that are not estimators.
 """
 
+import contextlib
+import contextvars
 import numbers
 import os
 import warnings
 
 import numpy as np
+
+_NESTED = contextvars.ContextVar("skreid_skip_nested_validation", default=False)
+
+
+@contextlib.contextmanager
+def skip_nested_validation():
+    """Within the block, skreid's checks trust the values they are handed.
+
+    A public function that has validated its arguments calls the next layer inside this
+    block, so that each value is validated once per call (scikit-learn's
+    ``skip_parameter_validation`` does the same). Affects :func:`check_features` (arrays
+    already checked pass through) and the ``rerank=``/``query_expansion=`` options of
+    :mod:`skreid.metrics.pairwise` (resolved, not re-checked).
+    """
+    token = _NESTED.set(True)
+    try:
+        yield
+    finally:
+        _NESTED.reset(token)
+
+
+def nested_validation_skipped():
+    """True inside :func:`skip_nested_validation`."""
+    return _NESTED.get()
 
 
 def check_positive_int(value, name, minimum=1):
@@ -18,6 +44,57 @@ def check_positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
+
+
+#: Luma weights of R, G, B for grayscale conversion: ITU-R BT.601 (OpenCV, Pillow, and skreid's
+#: default everywhere: ``Grayscale``, ``PCAReID(grayscale=True)``, the Keras networks, LOMO)
+#: and BT.709 (scikit-image).
+LUMA_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2125, 0.7154, 0.0721)}
+
+
+def check_features(X, name="X", *, dtype=None):
+    """Return ``X`` as a 2-D float array of finite feature vectors, or raise a ValueError.
+
+    The one feature check of skreid: the distance engine (:mod:`skreid.metrics.pairwise`),
+    the evaluation, re-ranking and query expansion all use it.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Numbers (bools count); not sparse, not empty.
+    name : str, default="X"
+        The argument's name, for the error messages.
+    dtype : numpy dtype, optional
+        Convert to it. Default: float32 stays float32, anything else becomes float64.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Not a copy when nothing had to change.
+    """
+    if (_NESTED.get() and isinstance(X, np.ndarray) and X.ndim == 2
+            and X.dtype == (dtype or (np.float32 if X.dtype == np.float32 else np.float64))):
+        return X  # checked by the caller (skip_nested_validation)
+    if hasattr(X, "toarray"):
+        raise ValueError(f"{name} is a sparse matrix; pass a dense array of features.")
+    try:
+        X = np.asarray(X)
+    except Exception as exc:  # ragged lists
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or (
+            np.issubdtype(X.dtype, np.complexfloating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (n_samples, n_features), got an array of "
+            f"shape {X.shape}."
+        )
+    if dtype is None:
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+    X = X.astype(dtype, copy=False)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return X
 
 
 def check_weights(weights, expected="", name="weights"):

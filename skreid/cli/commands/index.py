@@ -1,7 +1,10 @@
 """``skreid index MODEL IMAGES... --out INDEX``: embed image files into a gallery index."""
 
+import os
+
 from skreid.cli._common import CLIError
-from skreid.cli._options import common_options
+from skreid.cli._errors import require
+from skreid.cli._options import check_output_file, common_options, int_range
 
 _INDEX_HELP = """\
 Embed image files (or every image in the folders named, recursively) with MODEL, a file saved
@@ -13,7 +16,9 @@ Market-1501 file names (0002_c1s1_000451_03.jpg) give each image its identity an
 other names give none. The index records MODEL's path and SHA-256, which skreid search uses to
 embed the queries; an index built with another model is refused. INDEX is replaced atomically,
 only once every image was embedded: a failed run leaves it as it was. Runs writing the same
-INDEX at once take turns and each one's images are kept."""
+INDEX at once take turns and each one's images are kept. The index also records the folders
+indexed, signed with a key only this user on this machine has: skreid search shows gallery
+images only from those folders."""
 
 
 def add_parser(subparsers):
@@ -24,13 +29,14 @@ def add_parser(subparsers):
     index.add_argument("images", metavar="IMAGES", nargs="+", help="image files or folders")
     index.add_argument("--out", required=True, metavar="INDEX",
                        help="the index file to write or extend")
-    index.add_argument("--backend", choices=("exact", "faiss"), default="exact",
+    index.add_argument("--backend", choices=("exact", "faiss"),
                        help="search backend of a new index (default: exact; faiss needs "
-                            "skreid[search])")
-    index.add_argument("--batch-size", type=int, default=64, metavar="N",
+                            "skreid[search]); an existing index keeps its own")
+    index.add_argument("--batch-size", type=int_range(1), default=64, metavar="N",
                        help="images decoded and embedded at a time (default: 64)")
     index.add_argument("--skip-unreadable", action="store_true",
-                       help="leave out images that cannot be decoded (default: fail)")
+                       help="leave out images that cannot be decoded, and paths that are not "
+                            "valid UTF-8 (default: fail, naming them)")
     index.add_argument("--scheduler", metavar="ADDRESS",
                        help="embed on the workers of the Dask cluster at ADDRESS (e.g. "
                             "tcp://10.0.0.5:8786; needs skreid[dask]); each worker loads MODEL "
@@ -54,25 +60,24 @@ def run(args, progress):
     from skreid.cli._indexing import build_index
     from skreid.cli._search import load_model
 
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}.")
     if not args.lock_timeout >= 0 or args.lock_timeout == float("inf"):
         raise CLIError(f"--lock-timeout must be a number of seconds >= 0, got "
                        f"{args.lock_timeout}.")
     if args.backend == "faiss":
-        try:
-            import faiss  # noqa: F401
-        except ImportError:
-            raise CLIError("--backend faiss needs faiss-cpu: pip install 'skreid[search]'.") \
-                from None
+        require("faiss", "--backend faiss")
     if args.scheduler is not None:
-        from skreid.parallel._embed import check_scheduler_address, check_timeout
+        from skreid.parallel import check_scheduler_address, check_timeout
 
         try:
             check_scheduler_address(args.scheduler)
             check_timeout(args.scheduler_timeout, "--scheduler-timeout")
         except ValueError as exc:
             raise CLIError(f"--scheduler: {exc}") from None
+    # every check that can fail does so before the model is loaded and any image embedded
+    check_output_file("--out", args.out, replace=True, hint=" (e.g. --out gallery.idx)")
+    for path in args.images:
+        if not os.path.lexists(path):
+            raise CLIError(f"IMAGES: {path}: no such file or folder.")
     progress(f"loading the model {args.model}")
     model = load_model(args.model)
     summary = build_index(model, args.images, args.out, model_path=args.model,
