@@ -27,6 +27,15 @@ mixins)::
             # The default calls self.model_.fit(X, y, batch_size=self.batch_size, ...)
             # through self._keras_fit, which a custom _train can reuse.
 
+        # --- export (skreid.export_onnx) ----------------------------------------------------
+        def _inference_graph(self):
+            # optional: the fitted estimator's inference as an InferenceGraph (below), e.g.
+            # from skreid._keras._inference_graph.embedder_graph; the exporter converts it,
+            # checks it against the estimator and writes it, whatever the class.
+
+The estimator computes its fitted state from what these hooks and the helpers of
+``skreid._keras`` return (the helpers take values, never the estimator).
+
 Parameters the mixin reads from the subclass (each optional): ``random_state`` (int,
 RandomState or None), ``verbose`` (0 silent, 1 Keras progress bar, 2 one line per epoch),
 ``warm_start`` (``fit`` continues training the existing ``model_``), ``epochs``,
@@ -52,11 +61,13 @@ does not load TensorFlow.
 """
 
 import contextlib
+import dataclasses
 import os
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -174,6 +185,43 @@ def keras_seeded(seed):
             tf.random.set_seed(None)
 
 
+@dataclasses.dataclass(frozen=True)
+class InferenceGraph:
+    """What a Keras estimator's ``_inference_graph()`` gives :func:`skreid.export_onnx`.
+
+    Attributes
+    ----------
+    kind : {"embedder", "petnet"}
+        The outputs' contract (:data:`skreid.utils.onnx_metadata.KINDS`): which of
+        :class:`skreid.runtime.OnnxEmbedder` / ``OnnxPetNet`` runs the file.
+    function : callable
+        ``images -> {name: tensor}``: TensorFlow ops on a float32 NHWC batch, in inference
+        mode, returning the kind's outputs (in order) and optional ones.
+    input_shape : tuple
+        The graph's input shape, ``None`` for a free size (the batch's always).
+    reference : callable
+        ``(X, names) -> {name: ndarray}``: the estimator's own outputs for images ``X`` (the
+        names the graph returned), which the export must reproduce.
+    check_shape : tuple of int
+        Shape of one random verification image.
+    input_scale : float, default=1.0
+        Factor the graph applies to the pixels: 255 when it takes [0, 1] images.
+    relative : tuple of str, default=()
+        Outputs compared relative to their largest value (their scale is the network's own).
+    metadata : dict
+        Facts written into the file's metadata beside the generic ones.
+    """
+
+    kind: str
+    function: Callable
+    input_shape: tuple
+    reference: Callable
+    check_shape: tuple
+    input_scale: float = 1.0
+    relative: tuple = ()
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
 class KerasEstimatorMixin:
     """Mixin for scikit-learn estimators backed by a Keras model (see the module docstring).
 
@@ -230,6 +278,12 @@ class KerasEstimatorMixin:
         """Hook: train ``model_`` for ``epochs`` epochs and return per-epoch history."""
         return self._keras_fit(X, y, epochs=epochs, batch_size=getattr(self, "batch_size", 32))
 
+    def _inference_graph(self):
+        """Hook of :func:`skreid.export_onnx`: the fitted estimator's inference as an
+        :class:`InferenceGraph`. The default: not exportable (TypeError)."""
+        raise TypeError(f"{type(self).__name__} gives no inference graph to export (it "
+                        "does not implement _inference_graph).")
+
     # ---------------------------------------------------------------- helpers
     def _keras_verbose(self):
         verbose = int(getattr(self, "verbose", 0) or 0)
@@ -278,6 +332,19 @@ class KerasEstimatorMixin:
             if isinstance(value, _KerasModelBytes):
                 state[name] = value.to_model()
         super().__setstate__(state)
+
+
+def check_exportable(estimator):
+    """Raise TypeError unless :func:`export_onnx` can export ``estimator`` (it implements
+    the ``_inference_graph`` hook of :class:`~skreid._keras.KerasEstimatorMixin`)."""
+    hook = getattr(type(estimator), "_inference_graph", None)
+    if hook is None or hook is KerasEstimatorMixin._inference_graph:
+        raise TypeError(
+            f"export_onnx exports TripletEmbedder, MultiTaskPetNet, FineTunedPetNet and the "
+            f"other Keras estimators that give their inference graph (_inference_graph), got "
+            f"{type(estimator).__name__}. (PCAReID and the other NumPy estimators need no "
+            f"export: save them with skreid.save.)"
+        )
 
 
 class _KerasModelBytes:

@@ -243,6 +243,36 @@ class PetNetMixin(PetTargetsMixin):
         X = self._prepare(X)
         return predict_embedding(self.model_, X, self.batch_size)
 
+    def _test_time_flip(self):
+        """Whether predictions average each image with its mirror (``_network_outputs``)."""
+        return False
+
+    def _network_channels(self):
+        """Channels the network takes (``_to_network_input`` repeats grayscale to them)."""
+        return self.n_channels_in_
+
+    def _inference_graph(self):
+        """Export hook: images -> (breed_proba, mask_proba), the mask at the image's size."""
+        from skreid._keras._inference_graph import petnet_graph
+
+        def reference(X, names):
+            mask = self.predict_mask(X, return_proba=True)
+            if self.segmentation == "binary":
+                mask = mask[..., None]
+            return {"breed_proba": self.predict_proba(X), "mask_proba": mask}
+
+        flip = self._test_time_flip()
+        return petnet_graph(
+            self.model_, self.n_channels_in_, network_channels=self._network_channels(),
+            flip=flip, image_size=self._image_size(), reference=reference, metadata={
+                "image_size": list(self._image_size()), "segmentation": self.segmentation,
+                "classes": self.classes_.tolist(),
+                "classes_dtype": None if self.classes_.dtype == object
+                else self.classes_.dtype.str,
+                "test_time_flip": bool(flip),
+                "preprocessing": "in the graph: resize to image_size, flip averaging, the "
+                                 "mask resized back to the input size (bilinear)"})
+
     # ---------------------------------------------------------------- training
     def _fit_stage(self, images, breed, masks, epochs, val, offset=0):
         """Run ``epochs`` epochs of ``model_.fit`` on (augmented) batches; return history."""

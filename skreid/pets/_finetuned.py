@@ -212,6 +212,12 @@ class FineTunedPetNet(
             )
         return X, y, params
 
+    def _test_time_flip(self):
+        return bool(self.test_time_flip)
+
+    def _network_channels(self):
+        return 3
+
     def _to_network_input(self, X):
         # grayscale repeated to RGB: the backbone was trained on colour images
         return np.repeat(X, 3, axis=-1) if X.shape[-1] == 1 else X

@@ -413,6 +413,25 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         check_is_fitted(self, "model_")
         return self._embed(self._read_images(X, reset=False))
 
+    def _inference_graph(self):
+        """Export hook: images -> embeddings (scaling, resize, flip averaging, L2
+        normalisation in the graph) and the activation maps of a spatial trunk."""
+        from skreid._keras._inference_graph import embedder_graph
+
+        def reference(X, names):
+            out = {"embeddings": self.transform(X)}
+            if "activation_maps" in names:
+                out["activation_maps"] = self.activation_maps(X, upsample=False)
+            return out
+
+        return embedder_graph(
+            self.model_, self.input_shape_, flip=self.flip_test, reference=reference,
+            input_scale=self.input_scale_, metadata={
+                "image_size": self.image_size, "flip_test": bool(self.flip_test),
+                "metric": self.metric, "n_identities": int(len(self.identities_)),
+                "preprocessing": "in the graph: scaling, resize (as two matrices), flip "
+                                 "averaging, L2 normalisation"})
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
