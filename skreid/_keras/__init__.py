@@ -7,15 +7,10 @@ estimator is built or fitted.
 
 from skreid._keras._activation import ActivationMapsMixin
 from skreid._keras._backbones import build_backbone
-from skreid._keras._base import (
-    InferenceGraph,
-    KerasEstimatorMixin,
-    check_exportable,
-    import_keras,
-    keras_seeded,
-)
+from skreid._keras._base import KerasEstimatorMixin, import_keras, keras_seeded
 from skreid._keras._base import _is_keras_model as is_keras_model
 from skreid._keras._base import _register_custom_objects as register_custom_objects
+from skreid._keras._export_protocol import InferenceGraph, check_exportable
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES, describe
 
 __all__ = ["ActivationMapsMixin", "BACKBONES", "LOSSES", "OPTIMIZERS", "SCHEDULES",

@@ -29,7 +29,8 @@ mixins)::
 
         # --- export (skreid.export_onnx) ----------------------------------------------------
         def _inference_graph(self):
-            # optional: the fitted estimator's inference as an InferenceGraph (below), e.g.
+            # optional: the fitted estimator's inference as an InferenceGraph
+            # (skreid._keras._export_protocol), e.g.
             # from skreid._keras._inference_graph.embedder_graph; the exporter converts it,
             # checks it against the estimator and writes it, whatever the class.
 
@@ -61,13 +62,11 @@ does not load TensorFlow.
 """
 
 import contextlib
-import dataclasses
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -117,6 +116,32 @@ _THREAD_RULE_APPLIED = False
 
 def _keras_loaded():
     return "keras" in sys.modules
+
+
+#: ``run_eagerly="auto"``: a call of at most this many steps (training batches of a ``fit``
+#: call, inference batches) runs eagerly; tracing its graph would cost more than it saves
+AUTO_EAGER_STEPS = 64
+
+
+def resolve_run_eagerly(run_eagerly, n_steps):
+    """``True`` / ``False`` for a call of ``n_steps`` steps under ``run_eagerly``
+    (``"auto"`` or a bool, the parameter of every skreid Keras estimator)."""
+    if isinstance(run_eagerly, str) and run_eagerly == "auto":
+        return int(n_steps) <= AUTO_EAGER_STEPS
+    return bool(run_eagerly)
+
+
+def keras_fit(model, x, y=None, *, epochs, initial_epoch=0, verbose=0, callbacks=None,
+              **kwargs):
+    """``model.fit`` for ``epochs`` epochs after ``initial_epoch``: its history as a dict of
+    float lists, with the wall time of each epoch under ``"epoch_time"``."""
+    keras = import_keras()
+    timer = _EpochTimer(keras)
+    hist = model.fit(x, y, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+                     verbose=verbose, callbacks=[timer, *(callbacks or [])], **kwargs)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history["epoch_time"] = timer.times
+    return history
 
 
 def _is_keras_model(value):
@@ -185,43 +210,6 @@ def keras_seeded(seed):
             tf.random.set_seed(None)
 
 
-@dataclasses.dataclass(frozen=True)
-class InferenceGraph:
-    """What a Keras estimator's ``_inference_graph()`` gives :func:`skreid.export_onnx`.
-
-    Attributes
-    ----------
-    kind : {"embedder", "petnet"}
-        The outputs' contract (:data:`skreid.utils.onnx_metadata.KINDS`): which of
-        :class:`skreid.runtime.OnnxEmbedder` / ``OnnxPetNet`` runs the file.
-    function : callable
-        ``images -> {name: tensor}``: TensorFlow ops on a float32 NHWC batch, in inference
-        mode, returning the kind's outputs (in order) and optional ones.
-    input_shape : tuple
-        The graph's input shape, ``None`` for a free size (the batch's always).
-    reference : callable
-        ``(X, names) -> {name: ndarray}``: the estimator's own outputs for images ``X`` (the
-        names the graph returned), which the export must reproduce.
-    check_shape : tuple of int
-        Shape of one random verification image.
-    input_scale : float, default=1.0
-        Factor the graph applies to the pixels: 255 when it takes [0, 1] images.
-    relative : tuple of str, default=()
-        Outputs compared relative to their largest value (their scale is the network's own).
-    metadata : dict
-        Facts written into the file's metadata beside the generic ones.
-    """
-
-    kind: str
-    function: Callable
-    input_shape: tuple
-    reference: Callable
-    check_shape: tuple
-    input_scale: float = 1.0
-    relative: tuple = ()
-    metadata: dict = dataclasses.field(default_factory=dict)
-
-
 class KerasEstimatorMixin:
     """Mixin for scikit-learn estimators backed by a Keras model (see the module docstring).
 
@@ -280,7 +268,7 @@ class KerasEstimatorMixin:
 
     def _inference_graph(self):
         """Hook of :func:`skreid.export_onnx`: the fitted estimator's inference as an
-        :class:`InferenceGraph`. The default: not exportable (TypeError)."""
+        :class:`~skreid._keras.InferenceGraph`. The default: not exportable (TypeError)."""
         raise TypeError(f"{type(self).__name__} gives no inference graph to export (it "
                         "does not implement _inference_graph).")
 
@@ -294,16 +282,8 @@ class KerasEstimatorMixin:
 
         ``x`` may be arrays (``batch_size`` in ``kwargs``) or a ``keras.utils.PyDataset``.
         """
-        keras = import_keras()
-        timer = _EpochTimer(keras)
-        start = self.n_epochs_
-        hist = self.model_.fit(
-            x, y, epochs=start + epochs, initial_epoch=start, verbose=self._keras_verbose(),
-            callbacks=[timer, *(callbacks or [])], **kwargs,
-        )
-        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        history["epoch_time"] = timer.times
-        return history
+        return keras_fit(self.model_, x, y, epochs=epochs, initial_epoch=self.n_epochs_,
+                         verbose=self._keras_verbose(), callbacks=callbacks, **kwargs)
 
     def _append_history(self, history):
         n_new = max((len(v) for v in history.values()), default=0)
@@ -327,24 +307,13 @@ class KerasEstimatorMixin:
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
+        from skreid.utils import migrate_renamed_params
+
+        state = migrate_renamed_params(type(self), state)  # pickled before a rename
         for name, value in list(state.items()):
             if isinstance(value, _KerasModelBytes):
                 state[name] = value.to_model()
         super().__setstate__(state)
-
-
-def check_exportable(estimator):
-    """Raise TypeError unless :func:`export_onnx` can export ``estimator`` (it implements
-    the ``_inference_graph`` hook of :class:`~skreid._keras.KerasEstimatorMixin`)."""
-    hook = getattr(type(estimator), "_inference_graph", None)
-    if hook is None or hook is KerasEstimatorMixin._inference_graph:
-        raise TypeError(
-            f"export_onnx exports TripletEmbedder, MultiTaskPetNet, FineTunedPetNet and the "
-            f"other Keras estimators that give their inference graph (_inference_graph), got "
-            f"{type(estimator).__name__}. (PCAReID and the other NumPy estimators need no "
-            f"export: save them with skreid.save.)"
-        )
 
 
 class _KerasModelBytes:

@@ -32,7 +32,8 @@ import inspect
 
 import numpy as np
 
-from skreid._keras._base import InferenceGraph, import_keras
+from skreid._keras._base import import_keras
+from skreid._keras._export_protocol import InferenceGraph
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402  (after import_keras, which silences TF's C++ logs)

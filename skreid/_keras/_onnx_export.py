@@ -17,7 +17,8 @@ import platform
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from skreid._keras._base import check_exportable, import_keras
+from skreid._keras._base import import_keras
+from skreid._keras._export_protocol import check_exportable
 from skreid.utils.onnx_metadata import (
     FORMAT_VERSION,
     INPUT_NAME,

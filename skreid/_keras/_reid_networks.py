@@ -13,6 +13,7 @@ only in training mode. This module imports Keras: import it only when a Keras es
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from skreid._keras._backbones import build_backbone, freeze_up_to_stride
@@ -260,3 +261,28 @@ def embedding_model(model):
                               name="embedding_branches")(neck)
         return keras.Model(model.input, _unit_branches(neck, n_branches - 1, name="embedding"))
     return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))
+
+
+def embed_images(embedder, X, *, flip=True, eager=False, batch_size=256):
+    """Float32 embeddings of images ``X`` by an :func:`embedding_model`.
+
+    With ``flip``, the L2-normalised mean of the image's and its mirror's unit embeddings:
+    twice the cost, a less noisy descriptor (training flips too, so both views are
+    in-distribution). ``eager`` calls the model batch by batch without tracing a predict
+    function (faster for tiny problems).
+    """
+
+    def once(images):
+        if eager:
+            out = [np.asarray(embedder(images[i : i + batch_size], training=False))
+                   for i in range(0, len(images), batch_size)]
+            return np.concatenate(out).astype(np.float32, copy=False)
+        return np.asarray(embedder.predict(images, batch_size=batch_size, verbose=0),
+                          dtype=np.float32)
+
+    emb = once(X)
+    if flip and X.shape[2] > 1:
+        emb = emb + once(np.ascontiguousarray(X[:, :, ::-1]))
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True),
+                               np.finfo(np.float32).tiny)
+    return emb.astype(np.float32, copy=False)

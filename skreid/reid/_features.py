@@ -94,6 +94,15 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
     image_shape : tuple, optional
         ``(height, width, 3)`` when ``X`` holds flat vectors.
 
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
+    n_features_out_ : int
+        Length of the LOMO descriptor ``transform`` returns.
+
     Notes
     -----
     Pixel values are read as 0-255 when the input is an integer array or any value exceeds 1,

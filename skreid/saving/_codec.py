@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from skreid.saving._registry import UnsupportedEstimatorError, entry_for_name, entry_for_object
-from skreid.utils import UnsafeArchiveError
+from skreid.utils import UnsafeArchiveError, migrate_renamed_params
 
 TAG = "__skreid__"
 # dtype kinds a .npy holds without pickle: bool, ints, floats, complex, str, bytes, dates
@@ -265,6 +265,8 @@ class Decoder:
         params = {}
         for key, item in value["params"].items():
             params[key] = self.decode(item, f"{here}.{key}")
+        # a file written before a parameter was renamed loads under the new name
+        params = migrate_renamed_params(cls, params)
         try:
             obj = cls(**params)
         except TypeError as exc:

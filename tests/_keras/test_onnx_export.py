@@ -33,8 +33,8 @@ def seed_export(tmp_path_factory):
     before the resize when upsampling), an antialiased in-graph resize 32x16 -> 48x24,
     grayscale, flip averaging."""
     people = _people((32, 16, 3))
-    est = TripletEmbedder(architecture="seed", image_size=(48, 24), grayscale=True,
-                          augment=True, flip_test=True, epochs=1, batch_size=8,
+    est = TripletEmbedder(backbone="seed", image_size=(48, 24), grayscale=True,
+                          augment=True, test_time_flip=True, epochs=1, batch_size=8,
                           images_per_identity=2, run_eagerly=True, random_state=0)
     est.fit(people.images, people.person_ids)
     path = tmp_path_factory.mktemp("onnx") / "seed.onnx"
@@ -101,7 +101,7 @@ def test_export_is_an_inference_graph_with_metadata(seed_export):
     assert meta["params"]["image_size"] == [48, 24] and meta["params"]["augment"] is True
     assert meta["input"]["shape"] == [None, 32, 16, 3]
     assert meta["input"]["layout"] == "NHWC" and meta["input"]["dtype"] == "float32"
-    assert meta["flip_test"] is True and meta["metric"] == "euclidean"
+    assert meta["test_time_flip"] is True and meta["metric"] == "euclidean"
 
 
 @pytest.mark.parametrize("shape_in, size_out", [((32, 16), (48, 24)), ((40, 20), (16, 8)),
