@@ -69,7 +69,7 @@ def query_entries(queries, cameras, tracklets, y, statistics):
         queries, _, y, cameras = _pool(queries, tracklets, y, cameras)
     if statistics is not None:
         stats = CameraStatistics.from_dict(statistics)
-        queries = stats.transform(queries, cameras).astype(np.float32, copy=False)
+        queries = stats._transform(queries, cameras, "cameras", stacklevel=6)
     return queries, cameras, y
 
 

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
-from skreid.metrics.pairwise import check_rerank
+from skreid.metrics.pairwise import CAMERA_NORMALIZATIONS, check_rerank
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
@@ -126,6 +126,12 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
         :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of the gallery and query embeddings
+        (:class:`skreid.metrics.pairwise.CameraStatistics`, fitted on the gallery's cameras at
+        ``fit``/``set_gallery``): subtract each camera's mean embedding, and with
+        ``"whiten"`` whiten with its covariance. The query methods take the queries'
+        ``cameras=``; see :class:`~skreid.reid.ReIDMixin`.
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): faster for tiny problems.
     random_state : int, RandomState or None, default=None
@@ -142,7 +148,8 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Per-epoch losses, ``val_rank1`` and ``epoch_time``.
     identities_ : ndarray
         Training identities (order of the identity head).
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_ :
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image; ``n_features_in_`` its number of values.
@@ -197,6 +204,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         "flip_test": ["boolean"],
         "metric": [StrOptions(set(REID_METRICS))],
         "rerank": [None, "boolean", dict],
+        "camera_normalization": [StrOptions(set(CAMERA_NORMALIZATIONS)), None],
         "run_eagerly": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -233,6 +241,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         flip_test=True,
         metric="euclidean",
         rerank=None,
+        camera_normalization=None,
         run_eagerly=False,
         random_state=None,
         verbose=0,
@@ -266,6 +275,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.flip_test = flip_test
         self.metric = metric
         self.rerank = rerank
+        self.camera_normalization = camera_normalization
         self.run_eagerly = run_eagerly
         self.random_state = random_state
         self.verbose = verbose

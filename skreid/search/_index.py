@@ -13,6 +13,7 @@ from skreid.metrics.pairwise import (
     rerank_k_reciprocal,
 )
 from skreid.search import _faiss
+from skreid.search._entries import EntryState, add_tracklets
 from skreid.search._exact import exact_search, topk_rows
 from skreid.search._metrics import check_search_metric
 from skreid.utils import read_archive, write_archive
@@ -20,7 +21,7 @@ from skreid.utils import read_archive, write_archive
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
 
 ARCHIVE_KIND = "gallery-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: tracklets and camera normalisation (written only when used)
 BACKENDS = ("exact", "faiss")
 
 
@@ -90,6 +91,18 @@ class GalleryIndex:
         Identifies the model that made the embeddings (e.g. the SHA-256 of its file); saved
         with the index so that :meth:`load` and :meth:`check_compatible` can refuse queries
         embedded by another model.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Search with per-camera normalised embeddings
+        (:class:`skreid.metrics.pairwise.CameraStatistics`): each camera's statistics are
+        estimated from the items (camera -1: only the global ones), again after each change,
+        and saved with the index; queries are normalised with the statistics of their
+        ``query_cameras`` (none, unknown or unseen cameras: the global statistics, unseen ones
+        with an :class:`~skreid.metrics.pairwise.UnseenCameraWarning`). The stored
+        ``embeddings`` stay as added. With faiss, the faiss index is rebuilt after a change.
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        How :meth:`add` with ``tracklets=`` pools the crops of a tracklet into its entry: the
+        mean or the element-wise maximum of the L2-normalised crops, kept as a running sum
+        and count (maximum), so crops arriving later update the entry exactly.
 
     Attributes
     ----------
@@ -104,6 +117,10 @@ class GalleryIndex:
         One unique key per item (e.g. its image path), or None for an index without keys.
     meta : dict
         Free JSON data saved with the index (the CLI records the model path and image size).
+    camera_statistics : CameraStatistics or None
+        The statistics the index normalises with (None without ``camera_normalization``).
+    tracklet_counts : ndarray of int or None
+        Crops pooled in each entry of a tracklet index (None for an index of single images).
 
     Examples
     --------
@@ -118,7 +135,7 @@ class GalleryIndex:
     """
 
     def __init__(self, metric="euclidean", *, backend="exact", faiss_params=None,
-                 model_fingerprint=None):
+                 model_fingerprint=None, camera_normalization=None, tracklet_pooling="mean"):
         self.metric = check_search_metric(metric)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
@@ -137,6 +154,7 @@ class GalleryIndex:
         self._ids = self._has_id = None
         self.cameras = None
         self._faiss = self._faiss_info = None
+        self._entries = EntryState(camera_normalization, tracklet_pooling)
 
     @classmethod
     def _from_embeddings(cls, embeddings, metric):
@@ -165,6 +183,22 @@ class GalleryIndex:
         out[~self._has_id] = None
         return out
 
+    @property
+    def camera_normalization(self):
+        return self._entries.camera_normalization
+
+    @property
+    def tracklet_pooling(self):
+        return self._entries.tracklet_pooling
+
+    @property
+    def camera_statistics(self):
+        return self._entries.statistics(self.embeddings, self.cameras) if len(self) else None
+
+    @property
+    def tracklet_counts(self):
+        return self._entries.count if self._entries.tracklets else None
+
     # ------------------------------------------------------------------ contents
     def _check_embeddings(self, X, name):
         X = np.asarray(X)
@@ -181,7 +215,7 @@ class GalleryIndex:
             )
         return X
 
-    def add(self, embeddings, *, ids=None, cameras=None, keys=None):
+    def add(self, embeddings, *, ids=None, cameras=None, keys=None, tracklets=None):
         """Append items; returns ``self``.
 
         Parameters
@@ -194,8 +228,23 @@ class GalleryIndex:
         keys : sequence of str, optional
             Unique keys (image paths, say). An index that has keys needs them on every add;
             a key already in the index (or twice in ``keys``) is refused, and nothing is added.
+        tracklets : array-like of shape (n,), optional
+            Tracklet id of each crop (ints or strings): each tracklet is one entry, keyed
+            ``str(tracklet)``, pooled as ``tracklet_pooling`` says. Crops of a tracklet already
+            in the index update its entry (same camera and identity required, else nothing is
+            added). An index holds either tracklets or single images, from its first add.
         """
         X = self._check_embeddings(embeddings, "embeddings")
+        self._entries.check_mode(len(self), tracklets, keys)
+        if tracklets is not None:
+            n = len(X)
+            return add_tracklets(self, X, None if ids is None else _labels(ids, "ids", n, 0),
+                                 None if cameras is None else _labels(cameras, "cameras", n, -1),
+                                 tracklets)
+        self._append(X, ids, cameras, keys)
+        return self
+
+    def _append(self, X, ids, cameras, keys):
         n, n_old = len(X), len(self)
         if keys is not None:
             keys = np.asarray([str(k) for k in keys], dtype=str)
@@ -250,7 +299,9 @@ class GalleryIndex:
             self.cameras = np.concatenate([old, new_cams])
         if self._faiss is not None:
             self._faiss.add(X)
-        return self
+        self._entries.changed()
+        if self.camera_normalization is not None:  # every entry moves with the statistics
+            self._faiss = self._faiss_info = None
 
     def remove(self, keys):
         """Delete the items with these keys; returns how many were removed.
@@ -271,6 +322,8 @@ class GalleryIndex:
             self._ids, self._has_id = self._ids[keep], self._has_id[keep]
         if self.cameras is not None:
             self.cameras = self.cameras[keep]
+        self._entries.keep(keep)
+        self._entries.changed()
         self._faiss = self._faiss_info = None  # faiss's HNSW cannot delete: rebuild when needed
         return int(hit.sum())
 
@@ -289,22 +342,26 @@ class GalleryIndex:
             )
 
     # -------------------------------------------------------------------- search
-    def distances(self, queries):
-        """A :class:`~skreid.search.BlockedDistances` of ``queries`` against the gallery."""
+    def distances(self, queries, *, query_cameras=None):
+        """A :class:`~skreid.search.BlockedDistances` of ``queries`` against the gallery
+        (both camera-normalised with ``camera_normalization``)."""
         Q = self._check_embeddings(queries, "queries")
         if self.n_features is None:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
-        return BlockedDistances(Q, self.embeddings, self.metric, gallery_sq_norms=self._sq_norms,
+        Q = self._entries.queries(Q, query_cameras, self.embeddings, self.cameras)
+        E, sq_norms = self._entries.searched(self.embeddings, self._sq_norms, self.cameras,
+                                             self.metric)
+        return BlockedDistances(Q, E, self.metric, gallery_sq_norms=sq_norms,
                                 gallery_normalized=True)
 
-    def distance_blocks(self, queries, *, rerank=None):
+    def distance_blocks(self, queries, *, rerank=None, query_cameras=None):
         """Yield ``(rows, distances)``: blocks of the full query x gallery distance matrix.
 
         ``rerank`` (None, True or a dict of k1, k2, lambda_value): the k-reciprocal re-ranked
         distances instead, computed for all queries at once (see :meth:`search`).
         """
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
+        blocked = self.distances(queries, query_cameras=query_cameras)
         if params is None:
             yield from blocked.row_blocks()
             return
@@ -315,7 +372,7 @@ class GalleryIndex:
             yield rows, reranked[rows]
 
     def _reranked(self, blocked, params):
-        return rerank_k_reciprocal(blocked.queries, self.embeddings, metric=self.metric,
+        return rerank_k_reciprocal(blocked.queries, blocked.gallery, metric=self.metric,
                                    **params).astype(blocked.queries.dtype, copy=False)
 
     def search(self, queries, k=10, *, exclude_same_camera=False, query_cameras=None,
@@ -334,6 +391,8 @@ class GalleryIndex:
             well, only items of the query's identity *and* camera are left out (the
             Market-1501 evaluation rule). Unknown cameras (-1) and ids are never excluded.
         query_cameras, query_ids : array-like of shape (n_queries,), optional
+            With ``camera_normalization``, the queries are normalised with the statistics of
+            their ``query_cameras``.
         rerank : None, bool or dict, default=None
             k-reciprocal re-ranking (:func:`skreid.search.rerank_k_reciprocal`; True: k1=20,
             k2=6, lambda_value=0.3, or a dict of them): ``distances`` are then the re-ranked
@@ -350,7 +409,7 @@ class GalleryIndex:
         """
         k = _check_k(k, len(self))
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
+        blocked = self.distances(queries, query_cameras=query_cameras)
         groups = self._exclusion(blocked.n_queries, exclude_same_camera, query_cameras, query_ids)
         if params is not None:
             dist = self._reranked(blocked, params)
@@ -418,7 +477,9 @@ class GalleryIndex:
         if len(self) == 0:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
         if self._faiss is None:
-            self._faiss, self._faiss_info = _faiss.build_faiss(self.embeddings, self.metric,
+            searched, _ = self._entries.searched(self.embeddings, self._sq_norms, self.cameras,
+                                                 self.metric)
+            self._faiss, self._faiss_info = _faiss.build_faiss(searched, self.metric,
                                                                self.faiss_params)
         return self
 
@@ -444,7 +505,10 @@ class GalleryIndex:
                 "faiss_params": self.faiss_params, "faiss_info": self._faiss_info,
                 "model_fingerprint": self.model_fingerprint, "n_features": self.n_features,
                 "n_items": len(self), "user": self.meta}
-        write_archive(path, kind=ARCHIVE_KIND, format_version=FORMAT_VERSION, meta=meta,
+        extra_meta, extra_arrays = self._entries.to_archive(self.embeddings, self.cameras)
+        meta.update(extra_meta)
+        arrays.update(extra_arrays)
+        write_archive(path, kind=ARCHIVE_KIND, format_version=2 if extra_meta else 1, meta=meta,
                       arrays=arrays, files=files)
         return self
 
@@ -480,6 +544,10 @@ class GalleryIndex:
         index.keys = arrays.get("keys")
         index._ids, index._has_id = arrays.get("ids"), arrays.get("has_id")
         index.cameras = arrays.get("cameras")
+        try:
+            index._entries = EntryState.from_archive(meta, arrays, n, index.n_features)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: not a valid gallery index ({exc}).") from None
         if "faiss.index" in arc.files:
             index._faiss = _faiss.deserialize(arc.files["faiss.index"])
             index._faiss_info = meta["faiss_info"]
@@ -496,6 +564,7 @@ class GalleryIndex:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_entries", EntryState())  # pickled before tracklets existed
         if isinstance(state.get("_faiss"), bytes):
             state["_faiss"] = _faiss.deserialize(state["_faiss"])
         self.__dict__.update(state)

@@ -199,7 +199,7 @@ class CameraStatistics:
         self.n_features_ = X.shape[1]
         return self
 
-    def camera_codes(self, cameras, n, *, warn=True, name="cameras"):
+    def camera_codes(self, cameras, n, *, warn=True, name="cameras", stacklevel=2):
         """Row of ``cameras_`` for each camera, -1 for unknown and unseen cameras (warning
         once, naming the unseen ones, when ``warn``)."""
         self._check_fitted()
@@ -222,7 +222,7 @@ class CameraStatistics:
                 f"{' and more' if len(names) > 10 else ''} that the camera statistics were not "
                 f"fitted on (fitted on {self.cameras_[:10].tolist()}); their "
                 f"{int(unseen.sum())} embedding(s) are normalised with the global statistics.",
-                UnseenCameraWarning, stacklevel=3)
+                UnseenCameraWarning, stacklevel=stacklevel)
         return np.where(seen, pos, -1)
 
     def transform(self, X, cameras=None):
@@ -239,12 +239,15 @@ class CameraStatistics:
         X_normalized : ndarray of shape (n_samples, n_features)
             float32 for float32 input, float64 otherwise.
         """
+        return self._transform(X, cameras)
+
+    def _transform(self, X, cameras, name="cameras", stacklevel=4):
         self._check_fitted()
         X = check_features(X, "X")
         if X.shape[1] != self.n_features_:
             raise ValueError(f"X has {X.shape[1]} features but the camera statistics were "
                              f"fitted on {self.n_features_}.")
-        codes = self.camera_codes(cameras, X.shape[0])
+        codes = self.camera_codes(cameras, X.shape[0], name=name, stacklevel=stacklevel)
         means = np.concatenate([self.means_, self.global_mean_[None]])
         out = X - means[codes].astype(X.dtype)  # code -1 picks the global row
         if self.whitening_ is not None:
