@@ -73,20 +73,15 @@ def _group_sums(X, groups, n_groups):
     return np.add.reduceat(X[order], starts, axis=0)
 
 
-def _inverse_sqrt(cov):
-    """The symmetric (ZCA) inverse square root of a covariance matrix."""
-    evals, evecs = np.linalg.eigh(cov)
-    floor = max(float(evals.max(initial=0.0)), 1e-30) * 1e-12
-    return (evecs / np.sqrt(np.maximum(evals, floor))) @ evecs.T
-
-
-def _whitening(centred):
-    """ZCA whitening of ``centred`` rows with a Ledoit-Wolf shrunk covariance: well defined
-    even with fewer images than dimensions."""
+def _covariance_power(centred, power):
+    """``cov ** power`` (symmetric) of ``centred`` rows, with a Ledoit-Wolf shrunk covariance:
+    well defined even with fewer images than dimensions."""
     from sklearn.covariance import ledoit_wolf
 
     cov, _ = ledoit_wolf(centred, assume_centered=True)
-    return _inverse_sqrt(cov)
+    evals, evecs = np.linalg.eigh(cov)
+    floor = max(float(evals.max(initial=0.0)), 1e-30) * 1e-12
+    return (evecs * np.maximum(evals, floor) ** power) @ evecs.T
 
 
 class CameraStatistics:
@@ -94,9 +89,14 @@ class CameraStatistics:
 
     Fitted on embeddings and their camera ids (no identity labels), it normalises embeddings
     of the same cameras: ``mode="center"`` subtracts the camera's mean; ``mode="whiten"``
-    also multiplies by the inverse square root of the camera's covariance (Ledoit-Wolf shrunk,
-    so it is defined with fewer images than dimensions). The distance used afterwards is
-    unchanged: with ``metric="cosine"`` the normalised embeddings are compared by angle.
+    then also aligns the camera's covariance with the shared one: whitened with the camera's
+    covariance, re-coloured with the covariance of all cameras' centred embeddings (CORAL,
+    Sun et al., "Return of Frustratingly Easy Domain Adaptation", AAAI 2016; covariances
+    Ledoit-Wolf shrunk, so they are defined with fewer images than dimensions). Every camera
+    then has the same mean (zero) and covariance, and the embedding keeps the geometry the
+    model learned (plain whitening, which equalises every direction, measured far worse). The
+    distance used afterwards is unchanged: with ``metric="cosine"`` the normalised embeddings
+    are compared by angle.
 
     Parameters
     ----------
@@ -117,8 +117,11 @@ class CameraStatistics:
     global_mean_ : ndarray of shape (n_features,), float64
         Mean of all images: used for unknown (``-1``) and unseen cameras.
     whitening_ : ndarray of shape (n_cameras, n_features, n_features) or None
-        Each camera's whitening map (``mode="whiten"``), symmetric.
+        Each camera's alignment map (``mode="whiten"``): ``C_c ** -1/2 @ C ** 1/2``, ``C_c``
+        the camera's covariance and ``C`` that of all camera-centred embeddings (the identity
+        for cameras under ``min_samples`` images).
     global_whitening_ : ndarray of shape (n_features, n_features) or None
+        The map of unknown and unseen cameras: the identity (centring only).
     n_features_ : int
 
     Notes
@@ -188,11 +191,15 @@ class CameraStatistics:
         means = np.where(own[:, None], sums / np.maximum(counts, 1)[:, None], global_mean)
         whitening = global_whitening = None
         if self.mode == "whiten":
-            global_whitening = _whitening(X - global_mean)
+            centred = X[known] - means[inverse]
+            if not len(centred):  # no known camera: the global statistics only
+                centred = X - global_mean
+            recolour = _covariance_power(centred, 0.5)
+            global_whitening = np.eye(X.shape[1])
             whitening = np.empty((len(cams), X.shape[1], X.shape[1]))
             for c in range(len(cams)):
-                rows = X[known][inverse == c]
-                whitening[c] = _whitening(rows - means[c]) if own[c] else global_whitening
+                whitening[c] = (_covariance_power(centred[inverse == c], -0.5) @ recolour
+                                if own[c] else global_whitening)
         self.cameras_, self.counts_ = cams, counts
         self.means_, self.global_mean_ = means, global_mean
         self.whitening_, self.global_whitening_ = whitening, global_whitening

@@ -139,7 +139,7 @@ def pool_tracklets(X, tracklets, *, pooling="mean", weights=None, name="tracklet
     X = check_features(X, "X")
     tracklets = check_tracklets(tracklets, X.shape[0], name)
     unique, inverse, order, starts = _groups(tracklets)
-    unit = l2_normalize(X)
+    unit = l2_normalize(X.astype(np.float64))  # summed in float64, as GalleryIndex does
     w = np.ones(X.shape[0]) if weights is None else _check_weights(weights, X.shape[0])
     total = np.add.reduceat(w[order], starts)
     if (total <= 0).any():
