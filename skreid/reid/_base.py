@@ -363,7 +363,7 @@ class ReIDMixin:
         if none_left.any():
             q = int(np.flatnonzero(none_left)[0])
             raise ValueError(f"exclude_same_camera=True left query {q} (camera "
-                             f"{cameras[q]!r}) without any gallery entry: every gallery entry "
+                             f"{cameras[q].tolist()!r}) without any gallery entry: every gallery entry "
                              "is from its camera.")
         return self.classes_[np.argmin(dist, axis=1)]
 

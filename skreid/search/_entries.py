@@ -92,7 +92,7 @@ class EntryState:
                 continue
             values, known = given
             # unknown (None) entries must agree too: a tracklet is one person, one camera
-            coded = np.where(known, values.astype(str), "\0unknown")
+            coded = values if known.all() else np.where(known, values.astype(str), "unknown")
             tracklet_values(coded, tracklets, label)
             out[name] = (values[order][starts], known[order][starts])
         existing = np.full(len(unique), -1)
@@ -119,8 +119,8 @@ class EntryState:
             old_ids, old_known = index_ids
             if known[g] and old_known[at] and values[g] != old_ids[at]:
                 raise ValueError(f"tracklets: tracklet {key!r} is in the index with identity "
-                                 f"{old_ids[at]!r}, and these crops have identity "
-                                 f"{values[g]!r}: a tracklet is one person.")
+                                 f"{old_ids[at].tolist()!r}, and these crops have identity "
+                                 f"{values[g].tolist()!r}: a tracklet is one person.")
 
     def pooled(self, sums, counts, maxima):
         """The entry vectors of tracklets with these running values, float32."""
