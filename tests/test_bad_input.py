@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 from _bad_input_data import (  # noqa: E402
     jpeg_bytes,
     png_bomb,
@@ -322,7 +323,7 @@ CALL_CASES = [
     ("check-images-empty", lambda: check_images(np.zeros((0, 4, 4))), ValueError, r"X is empty"),
     ("check-images-object", lambda: check_images(np.array([[["a"]]], dtype=object)),
      ValueError, r"X must hold numbers"),
-]
+] + MATCHING_CALL_CASES  # tracklets, cameras, camera normalisation
 
 
 @pytest.mark.parametrize("case, action, error, pattern", CALL_CASES,
