@@ -15,7 +15,6 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 from _bad_input_data import (  # noqa: E402
     jpeg_bytes,
     png_bomb,
@@ -24,6 +23,7 @@ from _bad_input_data import (  # noqa: E402
     write_market,
     write_pets,
 )
+from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 
 from skreid.cli import main  # noqa: E402
 from skreid.cli._common import MARKER_FILE  # noqa: E402

@@ -9,10 +9,15 @@ import numbers
 
 import numpy as np
 from sklearn.metrics import accuracy_score
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skreid.metrics.pairwise import check_camera_normalization, check_rerank
+from skreid.metrics.pairwise import (
+    CAMERA_NORMALIZATIONS,
+    check_camera_normalization,
+    check_rerank,
+)
 from skreid.reid._matching import camera_rule, gallery_entries, query_entries
 from skreid.search import SEARCH_METRICS, GalleryIndex
 from skreid.search import check_search_metric as check_reid_metric
@@ -90,6 +95,13 @@ class ReIDMixin:
     image per identity is the normal re-ID case, so targets are checked with
     :func:`~sklearn.utils.multiclass.type_of_target` instead of ``check_classification_targets``.
     """
+
+    #: the constraints of the matching parameters, for the estimators' _parameter_constraints
+    _reid_parameter_constraints = {
+        "metric": [StrOptions(set(REID_METRICS))],
+        "rerank": [None, "boolean", dict],
+        "camera_normalization": [StrOptions(set(CAMERA_NORMALIZATIONS)), None],
+    }
 
     # ------------------------------------------------------------------ gallery
     def _check_reid_targets(self, y, name="y", min_classes=2):
@@ -363,8 +375,8 @@ class ReIDMixin:
         if none_left.any():
             q = int(np.flatnonzero(none_left)[0])
             raise ValueError(f"exclude_same_camera=True left query {q} (camera "
-                             f"{cameras[q].tolist()!r}) without any gallery entry: every gallery entry "
-                             "is from its camera.")
+                             f"{cameras[q].tolist()!r}) without any gallery entry: every "
+                             "gallery entry is from its camera.")
         return self.classes_[np.argmin(dist, axis=1)]
 
     def score(self, X, y, sample_weight=None, *, cameras=None, tracklets=None):

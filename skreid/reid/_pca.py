@@ -11,9 +11,9 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skreid.metrics.pairwise import CAMERA_NORMALIZATIONS, check_rerank
+from skreid.metrics.pairwise import check_rerank
 from skreid.preprocessing import Grayscale, ResizeImages
-from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.reid._base import ReIDMixin
 from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
 
 __all__ = ["PCAReID"]
@@ -162,9 +162,7 @@ camera_statistics_
         "n_components": [Interval(Integral, 1, None, closed="left"),
                          Interval(Real, 0, 1, closed="right")],
         "whiten": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
-        "camera_normalization": [StrOptions(set(CAMERA_NORMALIZATIONS)), None],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "grayscale": ["boolean"],
         "image_shape": ["array-like", None],

@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
-from skreid.metrics.pairwise import CAMERA_NORMALIZATIONS, check_rerank
-from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.metrics.pairwise import check_rerank
+from skreid.reid._base import ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
 
@@ -122,16 +122,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
     rerank : None, bool or dict, default=None
-        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
-        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
-        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        k-reciprocal re-ranking of every gallery distance (True: k1=20, k2=6, lambda_value=0.3,
+        or a dict; :func:`skreid.metrics.pairwise.rerank_k_reciprocal`): multi-shot galleries.
     camera_normalization : {None, "center", "whiten"}, default=None
-        Per-camera normalisation of the gallery and query embeddings
-        (:class:`skreid.metrics.pairwise.CameraStatistics`, fitted on the gallery's cameras at
-        ``fit``/``set_gallery``): subtract each camera's mean embedding, and with
-        ``"whiten"`` whiten with its covariance. The query methods take the queries'
-        ``cameras=``; see :class:`~skreid.reid.ReIDMixin`.
+        Per-camera normalisation of gallery and queries (see :class:`~skreid.reid.ReIDMixin`).
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): faster for tiny problems.
     random_state : int, RandomState or None, default=None
@@ -148,8 +142,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Per-epoch losses, ``val_rank1`` and ``epoch_time``.
     identities_ : ndarray
         Training identities (order of the identity head).
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
-camera_statistics_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, ... :
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image; ``n_features_in_`` its number of values.
@@ -202,9 +195,7 @@ camera_statistics_ :
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "flip_test": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
-        "camera_normalization": [StrOptions(set(CAMERA_NORMALIZATIONS)), None],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "run_eagerly": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -283,8 +274,7 @@ camera_statistics_ :
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """Estimator with a named configuration of :data:`skreid.reid.TRIPLET_PRESETS`, then
-        overrides."""
+        """Estimator with a named configuration of :data:`TRIPLET_PRESETS`, then overrides."""
         if name not in TRIPLET_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRIPLET_PRESETS)}, got {name!r}.")
         return cls(**{**TRIPLET_PRESETS[name], **overrides})

@@ -12,7 +12,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.metrics.pairwise import CAMERA_NORMALIZATIONS
 from skreid.reid import REID_METRICS, ReIDMixin
 from skreid.runtime._session import (
     check_runtime_images,
@@ -108,8 +107,8 @@ camera_statistics_ :
 
     _kind = "embedder"
     _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))],
-                              "camera_normalization": [
-                                  StrOptions(set(CAMERA_NORMALIZATIONS)), None]}
+                              "camera_normalization":
+                                  ReIDMixin._reid_parameter_constraints["camera_normalization"]}
 
     def __init__(self, path, *, metric="euclidean", camera_normalization=None, batch_size=16,
                  providers=None, n_threads=None):

@@ -243,7 +243,7 @@ def add_tracklets(index, X, ids, cameras, tracklets):
     if new.any():
         def pick(pair):
             return None if pair is None else [v if k else None for v, k in
-                                              zip(pair[0][new].tolist(), pair[1][new])]
+                                              zip(pair[0][new].tolist(), pair[1][new], strict=True)]
         index._append(state.pooled(grouped["sum"][new], grouped["count"][new],
                                    grouped["max"][new]),
                       pick(grouped["ids"]), pick(grouped["cameras"]), grouped["keys"][new])
