@@ -10,6 +10,7 @@ images' absolute paths, so re-indexing a grown folder embeds only the files not 
 import hashlib
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -96,12 +97,14 @@ def list_image_files(paths, name="IMAGES"):
     return files
 
 
-def labels_of(path):
-    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name."""
+def labels_of(path, camera=None):
+    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name;
+    ``camera``, when given, replaces the name's camera."""
     from skreid.datasets import parse_market_name
 
     parsed = parse_market_name(os.path.basename(path))
-    return parsed if parsed is not None else (None, None)
+    pid, cam = parsed if parsed is not None else (None, None)
+    return pid, cam if camera is None else camera
 
 
 class ProgressBar:
@@ -188,14 +191,16 @@ def _load_index(path):
 
 def build_index(model, images, out, *, model_path=None, fingerprint=None, backend="exact",
                 batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
-                scheduler=None):
+                scheduler=None, camera=None, camera_normalization=None):
     """Embed ``images`` (files/folders) with ``model`` and write or extend the index ``out``.
 
     ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
     index. Returns a summary dict. The index file is replaced atomically, and only after every
     new image was embedded, so a failed run leaves the previous index as it was. With
     ``scheduler`` (a Dask scheduler address) the workers embed the new images, each loading
-    ``model_path`` once (:func:`skreid.parallel.embed_images`).
+    ``model_path`` once (:func:`skreid.parallel.embed_images`). ``camera`` is the camera of
+    every new image (default: from its Market-1501 name); ``camera_normalization`` (None,
+    "center", "whiten") that of a new index (an existing index keeps its own).
     """
     if scheduler is not None and skip_unreadable:
         raise CLIError("--skip-unreadable cannot be combined with --scheduler: a worker that "
@@ -213,12 +218,17 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
             raise CLIError(f"INDEX {out}: {exc}") from None
         if index.keys is None:
             raise CLIError(f"INDEX {out}: has no image keys; it was not written by skreid index.")
+        if camera_normalization not in (None, index.camera_normalization):
+            raise CLIError(f"--camera-normalization {camera_normalization}: INDEX {out} was "
+                           f"built with {index.camera_normalization or 'none'}; it keeps its "
+                           "own (build a new index to change it).")
     else:
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder):
             raise CLIError(f"--out {out}: folder {folder} does not exist.")
         index = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend,
-                             model_fingerprint=fingerprint)
+                             model_fingerprint=fingerprint,
+                             camera_normalization=camera_normalization)
     known = set(index.keys.tolist()) if index.keys is not None else set()
     new = [f for f in files if f not in known]
     summary = {"index": os.path.abspath(out), "found": len(files), "added": 0,
@@ -240,7 +250,7 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
     summary.update(unreadable=unreadable, total=len(index))
     if not readable:
         return summary
-    labels = [labels_of(f) for f in readable]
+    labels = [labels_of(f, camera) for f in readable]
     try:
         index.add(X, ids=[i for i, _ in labels], cameras=[c for _, c in labels], keys=readable)
     except ValueError as exc:
@@ -269,12 +279,16 @@ def resolve_model(index, model_path=None):
     return path
 
 
-def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False):
+def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False,
+                 camera=None, progress=print):
     """Embed the query files and search ``index``; returns the results as JSON-ready dicts.
 
     ``rerank``: k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) of the whole gallery with
-    the queries given; the distances shown are then the re-ranked ones.
+    the queries given; the distances shown are then the re-ranked ones. ``camera``: the
+    camera of every query (default: from its Market-1501 name), for the index's camera
+    normalisation and ``exclude_same_camera``.
     """
+    from skreid.metrics.pairwise import UnseenCameraWarning
     from skreid.search import IncompatibleIndexError
 
     if len(index) == 0:
@@ -285,15 +299,22 @@ def search_index(index, model, queries, *, top=10, exclude_same_camera=False, re
     X, unreadable = embed_files(model, files)
     if unreadable:
         raise CLIError(f"{len(unreadable)} query image(s) cannot be read: {_named(unreadable)}.")
-    labels = [labels_of(f) for f in files]
+    labels = [labels_of(f, camera) for f in files]
     q_ids = [i for i, _ in labels]
     q_cams = [-1 if c is None else c for _, c in labels]
     try:
         index.check_compatible(n_features=X.shape[1])
-        result = index.search(X, top, exclude_same_camera=exclude_same_camera,
-                              query_cameras=q_cams if exclude_same_camera else None,
-                              query_ids=q_ids if exclude_same_camera else None,
-                              rerank=True if rerank else None)
+        with warnings.catch_warnings(record=True) as caught:  # said as a progress line
+            warnings.simplefilter("always", UnseenCameraWarning)
+            result = index.search(X, top, exclude_same_camera=exclude_same_camera,
+                                  query_cameras=q_cams,
+                                  query_ids=q_ids if exclude_same_camera else None,
+                                  rerank=True if rerank else None)
+        for w in caught:
+            if issubclass(w.category, UnseenCameraWarning):
+                progress(f"note: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except (IncompatibleIndexError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     ids, cams = index.ids, index.cameras

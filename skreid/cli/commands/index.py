@@ -9,9 +9,12 @@ by skreid.save (or an .onnx file from skreid export), and write the gallery inde
 extend it: images already in it (same absolute path) are skipped, so re-running on a grown
 folder embeds only the new files.
 Market-1501 file names (0002_c1s1_000451_03.jpg) give each image its identity and camera;
-other names give none. The index records MODEL's path and SHA-256, which skreid search uses to
-embed the queries; an index built with another model is refused. INDEX is replaced atomically,
-only once every new image was embedded: a failed run leaves it as it was."""
+other names give none (--camera N gives every image of the run camera N). With
+--camera-normalization the index searches camera-normalised embeddings: each camera's mean
+(and covariance) estimated from the index's images, taken out of them and of the queries.
+The index records MODEL's path and SHA-256, which skreid search uses to embed the queries; an
+index built with another model is refused. INDEX is replaced atomically, only once every new
+image was embedded: a failed run leaves it as it was."""
 
 
 def add_parser(subparsers):
@@ -25,6 +28,13 @@ def add_parser(subparsers):
     index.add_argument("--backend", choices=("exact", "faiss"), default="exact",
                        help="search backend of a new index (default: exact; faiss needs "
                             "skreid[search])")
+    index.add_argument("--camera", type=int, metavar="N",
+                       help="camera id (>= 0) of every image of this run, instead of the "
+                            "camera in its Market-1501 name (e.g. one folder per camera)")
+    index.add_argument("--camera-normalization", choices=("center", "whiten"),
+                       help="a new index searches per-camera normalised embeddings: each "
+                            "camera's mean subtracted (center), and its covariance aligned "
+                            "with the shared one (whiten); statistics saved with the index")
     index.add_argument("--batch-size", type=int, default=64, metavar="N",
                        help="images decoded and embedded at a time (default: 64)")
     index.add_argument("--skip-unreadable", action="store_true",
@@ -42,6 +52,8 @@ def run(args, progress):
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if args.camera is not None and args.camera < 0:
+        raise CLIError(f"--camera must be a camera id >= 0, got {args.camera}.")
     if args.backend == "faiss":
         try:
             import faiss  # noqa: F401
@@ -53,7 +65,8 @@ def run(args, progress):
     summary = build_index(model, args.images, args.out, model_path=args.model,
                           backend=args.backend,
                           batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
-                          progress=progress, quiet=args.quiet, scheduler=args.scheduler)
+                          progress=progress, quiet=args.quiet, scheduler=args.scheduler,
+                          camera=args.camera, camera_normalization=args.camera_normalization)
     return {"command": "index", **summary}
 
 
