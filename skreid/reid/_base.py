@@ -13,11 +13,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skreid.metrics.pairwise import (
-    CAMERA_NORMALIZATIONS,
-    check_camera_normalization,
-    check_rerank,
-)
+from skreid.metrics.pairwise import CAMERA_NORMALIZATIONS, check_rerank
 from skreid.reid._matching import camera_rule, gallery_entries, query_entries
 from skreid.search import SEARCH_METRICS, GalleryIndex
 from skreid.search import check_search_metric as check_reid_metric
@@ -45,12 +41,11 @@ class ReIDMixin:
     - Optionally a ``rerank`` parameter (None, True or a dict, see
       :func:`skreid.metrics.pairwise.rerank_k_reciprocal`): when set, every query x gallery distance
       is the k-reciprocal re-ranked one.
-    - Optionally a ``camera_normalization`` parameter (None, ``"center"`` or ``"whiten"``, see
-      :class:`skreid.metrics.pairwise.CameraStatistics`): when set, ``set_gallery`` fits each
-      gallery camera's statistics and normalises the gallery with them, and every query method
-      normalises the queries with the statistics of their ``cameras=`` (a camera the gallery
-      never showed, or no ``cameras``, gets the global statistics; unseen cameras warn with
-      :class:`~skreid.metrics.pairwise.UnseenCameraWarning`).
+    - Optionally a ``camera_normalization`` parameter (None, ``"center"`` or ``"whiten"``,
+      :class:`skreid.metrics.pairwise.CameraStatistics`): ``set_gallery`` then fits each gallery
+      camera's statistics and normalises the gallery; the query methods normalise the queries
+      with their ``cameras=``' statistics (the global ones without ``cameras``, and for unseen
+      cameras with an :class:`~skreid.metrics.pairwise.UnseenCameraWarning`).
     - In ``fit(X, y, ...)``, after learning the embedding, a call to
       ``self._set_gallery_embeddings(embeddings_of_X, y, cameras)``: the training set becomes the
       default gallery, so the fitted estimator is a closed-set classifier. That call validates
@@ -65,10 +60,9 @@ class ReIDMixin:
     ``set_gallery(..., tracklets=)``; camera-normalised with ``camera_normalization``;
     L2-normalised when ``metric="cosine"``), ``gallery_ids_``, ``gallery_cameras_`` (None when
     not given), ``gallery_tracklets_`` (the tracklet id of each entry, or None),
-    ``camera_statistics_`` (the gallery cameras' statistics as
-    :meth:`CameraStatistics.to_dict <skreid.metrics.pairwise.CameraStatistics.to_dict>` gives
-    them, or None) and ``classes_`` (the sorted unique gallery identities). ``set_gallery``
-    replaces them all.
+    ``camera_statistics_`` (the gallery cameras' statistics as ``CameraStatistics.to_dict()``
+    gives them, or None) and ``classes_`` (the sorted unique gallery identities).
+    ``set_gallery`` replaces them all.
 
     **Cameras and tracklets at query time.** Every query method takes ``cameras=`` (the
     queries' cameras: their camera statistics, and the camera of each query for the rules
@@ -221,17 +215,10 @@ class ReIDMixin:
                 f"metric was changed from {self._gallery_metric!r} to {metric!r} after the "
                 f"gallery was indexed; call set_gallery (or fit) again."
             )
-        statistics = getattr(self, "camera_statistics_", None)  # None: fitted before it existed
-        mode = check_camera_normalization(getattr(self, "camera_normalization", None))
-        if mode != (statistics and statistics["mode"]):
-            raise ValueError(
-                f"camera_normalization was changed to {mode!r} after the gallery was indexed "
-                f"with {statistics and statistics['mode']!r}; call set_gallery (or fit) again."
-            )
-        return query_entries(queries, cameras, tracklets, y, statistics)
-
-    def _camera_rule(self, query_cameras, query_ids=None):
-        return camera_rule(self.gallery_cameras_, self.gallery_ids_, query_cameras, query_ids)
+        # getattr: estimators fitted (or without the parameter) before camera normalisation
+        return query_entries(queries, cameras, tracklets, y,
+                             getattr(self, "camera_statistics_", None),
+                             getattr(self, "camera_normalization", None))
 
     def _distance_blocks(self, queries, exclude=None):
         """Yield ``(rows, distances)`` blocks of the query x gallery distance matrix
@@ -253,10 +240,8 @@ class ReIDMixin:
         return check_rerank(getattr(self, "rerank", None))
 
     def _excluding(self, cameras, exclude_same_camera):
-        if exclude_same_camera and cameras is None:
-            raise ValueError("exclude_same_camera=True needs the queries' cameras= (which "
-                             "camera each query image comes from).")
-        return self._camera_rule(cameras) if exclude_same_camera else None
+        return camera_rule(self.gallery_cameras_, self.gallery_ids_, cameras,
+                           exclude_same_camera=exclude_same_camera)
 
     def gallery_distances(self, X, *, cameras=None, exclude_same_camera=False, tracklets=None):
         """Distances from each query to every gallery entry.
@@ -406,7 +391,7 @@ class ReIDMixin:
         if tracklets is not None and sample_weight is not None:
             inverse = np.unique(np.asarray(tracklets), return_inverse=True)[1]
             sample_weight = np.bincount(inverse, weights=np.asarray(sample_weight, dtype=float))
-        exclude = self._camera_rule(cameras, y)
+        exclude = camera_rule(self.gallery_cameras_, self.gallery_ids_, cameras, y)
         dist = self._identity_distances(queries, exclude)
         predicted = self.classes_[np.argmin(dist, axis=1)]
         if exclude is None:

@@ -56,12 +56,18 @@ def gallery_entries(embeddings, y, cameras, tracklets, camera_normalization):
     return embeddings, y, cameras, tracklet_ids, stats.to_dict()
 
 
-def query_entries(queries, cameras, tracklets, y, statistics):
+def query_entries(queries, cameras, tracklets, y, statistics, camera_normalization):
     """The queries as the gallery was built: pooled per tracklet, camera-normalised.
 
     Returns ``(queries, cameras, y)``, one row per query image, or per tracklet (in sorted
-    tracklet order) when ``tracklets`` is given.
+    tracklet order) when ``tracklets`` is given. ``camera_normalization`` (the estimator's
+    parameter) must still be the mode of the gallery's ``statistics``.
     """
+    mode = check_camera_normalization(camera_normalization)
+    if mode != (statistics and statistics["mode"]):
+        raise ValueError(
+            f"camera_normalization was changed to {mode!r} after the gallery was indexed with "
+            f"{statistics and statistics['mode']!r}; call set_gallery (or fit) again.")
     n = len(queries)
     cameras = check_query_labels(cameras, "cameras", n)
     y = check_query_labels(y, "y", n)
@@ -87,13 +93,18 @@ def camera_codes(gallery_cameras, query_cameras):
     return gallery_codes.astype(np.int64), query_codes.astype(np.int64)
 
 
-def camera_rule(gallery_cameras, gallery_ids, query_cameras, query_ids=None):
+def camera_rule(gallery_cameras, gallery_ids, query_cameras, query_ids=None, *,
+                exclude_same_camera=True):
     """``exclude(rows, cols)``: the (query, gallery entry) pairs of the same camera (and, with
-    ``query_ids``, of the same identity: the Market-1501 rule), or None without query cameras.
+    ``query_ids``, of the same identity: the Market-1501 rule), or None without query cameras
+    or with ``exclude_same_camera=False``.
 
     ``exclude.codes`` holds the ``(gallery, query)`` integer camera codes (:func:`camera_codes`).
     """
-    if query_cameras is None:
+    if exclude_same_camera and query_cameras is None and query_ids is None:
+        raise ValueError("exclude_same_camera=True needs the queries' cameras= (which camera "
+                         "each query image comes from).")
+    if query_cameras is None or not exclude_same_camera:
         return None
     if gallery_cameras is None:
         raise ValueError("cameras were given for the queries but the gallery has none: call "
