@@ -84,7 +84,7 @@ MATCHING_CALL_CASES = [
     ("evaluate-tracklet-float-ids", _evaluate(query_tracklets=np.arange(12) + 0.5), ValueError,
      r"query_tracklets must hold ints or strings"),
     ("evaluate-tracklet-pooling", _evaluate(tracklet_pooling="median"), ValueError,
-     r"tracklet_pooling must be one of \['mean', 'max', 'quality'\], got 'median'"),
+     r"tracklet_pooling must be one of \['mean', 'max'\], got 'median'"),
     ("evaluate-tracklets-precomputed",
      lambda: __import__("skreid.metrics", fromlist=["x"]).evaluate_reid(
          np.ones((3, 3)), [0, 1, 2], metric="precomputed", query_tracklets=[0, 1, 2]),
@@ -174,8 +174,8 @@ MATCHING_CALL_CASES = [
      ValueError, r"this index pools tracklets: add\(\.\.\., tracklets=\.\.\.\)"),
     ("index-camera-normalization-mode", lambda: _index(camera_normalization="zca"),
      ValueError, r"camera_normalization must be one of"),
-    ("index-quality-pooling", lambda: _index(tracklet_pooling="quality"), ValueError,
-     r"tracklet_pooling must be one of \['mean', 'max'\], got 'quality'"),
+    ("index-unknown-pooling", lambda: _index(tracklet_pooling="median"), ValueError,
+     r"tracklet_pooling must be one of \['mean', 'max'\], got 'median'"),
     ("index-query-cameras-length",
      lambda: _index(camera_normalization="center").add(FEATURES, cameras=CAMS).search(
          FEATURES, k=2, query_cameras=[1, 2]), ValueError,

@@ -130,10 +130,9 @@ def evaluate_reid(
         Every image of a tracklet must have the same identity and, with cameras, the same
         camera (else a ValueError names the tracklet): the camera rule then applies per
         tracklet.
-    tracklet_pooling : {"mean", "max", "quality"}, default="mean"
-        How a tracklet's features are pooled: the mean of the L2-normalised features, their
-        element-wise maximum, or their mean weighted by agreement with the tracklet (see
-        :func:`~skreid.metrics.pairwise.pool_tracklets`).
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        How a tracklet's features are pooled: the mean of the L2-normalised features, or their
+        element-wise maximum (see :func:`~skreid.metrics.pairwise.pool_tracklets`).
 
     Returns
     -------

@@ -23,10 +23,8 @@ from skreid.metrics.pairwise import (
     tracklet_values,
 )
 
-__all__ = ["EntryState", "ENTRY_ARRAYS", "INDEX_POOLINGS", "add_tracklets"]
+__all__ = ["EntryState", "ENTRY_ARRAYS", "add_tracklets"]
 
-#: Poolings a gallery index can update exactly as crops arrive.
-INDEX_POOLINGS = ("mean", "max")
 
 _STATS = {"cameras": "camera_ids", "counts": "camera_counts", "means": "camera_means",
           "global_mean": "camera_global_mean", "whitening": "camera_whitening",
@@ -40,8 +38,7 @@ class EntryState:
 
     def __init__(self, camera_normalization=None, tracklet_pooling="mean"):
         self.camera_normalization = check_camera_normalization(camera_normalization)
-        self.tracklet_pooling = check_tracklet_pooling(tracklet_pooling, "tracklet_pooling",
-                                                       INDEX_POOLINGS)
+        self.tracklet_pooling = check_tracklet_pooling(tracklet_pooling)
         self.tracklets = False  # an index of tracklets (decided by its first add)
         self.sum = self.count = self.max = None
         self.stats = None  # CameraStatistics of the current entries, None until needed

@@ -14,7 +14,7 @@ from skreid.metrics.pairwise import (
     tracklet_values,
 )
 
-POOLINGS = ["mean", "max", "quality"]
+POOLINGS = ["mean", "max"]
 
 
 @st.composite
@@ -60,12 +60,16 @@ def test_mean_and_max_equal_a_brute_force_loop(problem):
         assert_allclose(maxed[row], unit[tracklets == t].max(axis=0), atol=1e-12)
 
 
-def test_quality_pooling_down_weights_a_crop_that_disagrees():
-    X = np.array([[1.0, 0.0], [1.0, 0.1], [0.9, -0.1], [-1.0, 0.2]])
-    mean, _, _ = pool_tracklets(X, [0, 0, 0, 0])
-    quality, _, _ = pool_tracklets(X, [0, 0, 0, 0], pooling="quality")
-    outlier = l2_normalize(X)[3]
-    assert quality[0] @ outlier < mean[0] @ outlier
+@settings(max_examples=40, deadline=None)
+@given(crops())
+def test_weighted_mean_equals_a_brute_force_loop(problem):
+    X, tracklets, rng = problem
+    weights = rng.uniform(0.1, 2.0, len(X))
+    pooled, ids, _ = pool_tracklets(X, tracklets, weights=weights)
+    unit = l2_normalize(X)
+    for row, t in enumerate(ids):
+        m = tracklets == t
+        assert_allclose(pooled[row], weights[m] @ unit[m] / weights[m].sum(), atol=1e-12)
 
 
 def test_weights_filter_crops_and_an_empty_tracklet_is_named():
@@ -83,7 +87,7 @@ def test_weights_filter_crops_and_an_empty_tracklet_is_named():
 def test_float32_stays_float32_and_pooling_is_checked():
     X = np.ones((3, 2), dtype=np.float32)
     assert pool_tracklets(X, [1, 1, 2])[0].dtype == np.float32
-    with pytest.raises(ValueError, match=r"pooling must be one of \['mean', 'max', 'quality'\]"):
+    with pytest.raises(ValueError, match=r"pooling must be one of \['mean', 'max'\]"):
         pool_tracklets(X, [1, 1, 2], pooling="median")
     with pytest.raises(ValueError, match=r"tracklets has 2 entries but X has 3"):
         pool_tracklets(X, [1, 1])

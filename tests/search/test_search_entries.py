@@ -84,7 +84,7 @@ def test_tracklet_index_rules():
     with pytest.raises(ValueError, match=r"tracklet '0' is in the index with identity 0"):
         ids_index.add(X[:1], ids=[3], tracklets=[0])
     with pytest.raises(ValueError, match=r"tracklet_pooling must be one of \['mean', 'max'\]"):
-        GalleryIndex(tracklet_pooling="quality")
+        GalleryIndex(tracklet_pooling="median")
 
 
 def test_removing_a_tracklet_drops_its_entry_and_sums():

@@ -16,8 +16,8 @@ and so the re-ID estimators' ``kneighbors``/``predict``.
 - :data:`DISTANCE_METRICS` and :func:`check_metric`: the metric names, listed once.
 - :class:`CameraStatistics` and :func:`camera_normalize`: per-camera centring or whitening of
   embeddings (camera ids only, no labels), the ``camera_normalization=`` option of skreid.
-- :func:`pool_tracklets`: one feature per tracklet (mean, max or quality-weighted pooling of
-  the L2-normalised crops), the ``tracklet_pooling=`` option of skreid.
+- :func:`pool_tracklets`: one feature per tracklet (the mean or maximum of the L2-normalised
+  crops, optionally weighted), the ``tracklet_pooling=`` option of skreid.
 
 Pure NumPy/SciPy/scikit-learn: importing it never imports Keras or TensorFlow.
 """

@@ -13,9 +13,11 @@ from skreid.utils import check_features, check_labels
 
 __all__ = ["TRACKLET_POOLINGS", "check_tracklet_pooling", "pool_tracklets", "tracklet_values"]
 
-#: The ``tracklet_pooling=`` options: the mean of the L2-normalised crop embeddings, their
-#: element-wise maximum, or a mean weighted by each crop's agreement with the tracklet.
-TRACKLET_POOLINGS = ("mean", "max", "quality")
+#: The ``tracklet_pooling=`` options: the mean of the L2-normalised crop embeddings, or their
+#: element-wise maximum. (A mean weighted by each crop's agreement with its tracklet measured
+#: no better than the plain mean, ``benchmarks/tracklets.py``: pass such weights as
+#: ``pool_tracklets(..., weights=)`` to try it.)
+TRACKLET_POOLINGS = ("mean", "max")
 
 
 def check_tracklet_pooling(pooling, name="tracklet_pooling", accepted=TRACKLET_POOLINGS):
@@ -94,15 +96,13 @@ def pool_tracklets(X, tracklets, *, pooling="mean", weights=None, name="tracklet
         Crop embeddings.
     tracklets : array-like of shape (n_samples,)
         Tracklet id of each crop (ints or strings), in any order.
-    pooling : {"mean", "max", "quality"}, default="mean"
+    pooling : {"mean", "max"}, default="mean"
         ``"mean"``: the mean of the L2-normalised crop embeddings (order-free, and a running
         sum and count update it exactly as crops arrive); ``"max"``: their element-wise
-        maximum; ``"quality"``: a weighted mean of the L2-normalised crops, each weighted by
-        its cosine similarity to the tracklet's mean (clipped at 0), so crops that disagree
-        with the rest (occlusions, a detection of someone else) count less.
+        maximum.
     weights : array-like of shape (n_samples,), optional
-        Non-negative weight of each crop (a detector's confidence, say), multiplying the
-        pooling's own; a crop of weight 0 is left out (with ``"max"`` too).
+        Non-negative weight of each crop (a detector's confidence, a quality score): the mean
+        becomes the weighted mean; a crop of weight 0 is left out (with ``"max"`` too).
     name : str, default="tracklets"
         The argument's name, for error messages.
 
@@ -150,12 +150,4 @@ def pool_tracklets(X, tracklets, *, pooling="mean", weights=None, name="tracklet
         masked = np.where(w[:, None] > 0, unit, -np.inf)
         return np.maximum.reduceat(masked[order], starts, axis=0).astype(X.dtype), unique, inverse
     pooled = np.add.reduceat(unit[order] * w[order, None], starts, axis=0) / total[:, None]
-    if pooling == "quality":
-        agree = np.einsum("ij,ij->i", unit, l2_normalize(pooled)[inverse])
-        q = w * np.clip(agree, 0, None)
-        q_total = np.add.reduceat(q[order], starts)
-        # a tracklet whose crops all disagree with their mean (two crops, opposite) keeps it
-        q = np.where(q_total[inverse] > 0, q, w)
-        q_total = np.where(q_total > 0, q_total, total)
-        pooled = np.add.reduceat(unit[order] * q[order, None], starts, axis=0) / q_total[:, None]
     return pooled.astype(X.dtype, copy=False), unique, inverse
