@@ -200,3 +200,18 @@ def test_save_and_load_keep_the_camera_statistics_and_tracklets(people, tmp_path
     assert_allclose(loaded.gallery_distances(images, cameras=cams),
                     est.gallery_distances(images, cameras=cams))
     assert np.array_equal(loaded.gallery_tracklets_, est.gallery_tracklets_)
+
+
+def test_evaluate_transformer_uses_the_estimators_camera_normalization(people):
+    from skreid.reid import evaluate_transformer
+
+    images, ids, cams = people
+    est = _pca(camera_normalization="center").fit(images, ids)
+    emb = est.transform(images)
+    got = evaluate_transformer(est, images, ids, images, ids, cams, cams)
+    want = evaluate_reid(emb, ids, emb.copy(), ids, cams, cams, camera_normalization="center")
+    assert got["mAP"] == pytest.approx(want["mAP"])
+    off = evaluate_transformer(est, images, ids, images, ids, cams, cams,
+                               camera_normalization=None)
+    assert off["mAP"] == pytest.approx(evaluate_reid(emb, ids, emb.copy(), ids, cams,
+                                                     cams)["mAP"])
