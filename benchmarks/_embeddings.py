@@ -39,6 +39,10 @@ def _fit(model, train, mask, data_root, epochs):
 
     from skreid.reid import TripletEmbedder
 
+    # batch-hard triplets need two images of each identity: a source identity seen once in
+    # the source cameras is left out of the fit
+    ids, counts = np.unique(train.person_ids[mask], return_counts=True)
+    mask = mask & np.isin(train.person_ids, ids[counts >= 2])
     est = TripletEmbedder(weights=shared_weights(data_root), image_size=(128, 64),
                           epochs=epochs, random_state=0)
     return est.fit(train.images[mask], train.person_ids[mask],
