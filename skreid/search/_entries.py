@@ -44,6 +44,9 @@ class EntryState:
         self.stats = None  # CameraStatistics of the current entries, None until needed
         self._searched = None  # (embeddings, sq_norms) as searched, None until needed
 
+    def __getstate__(self):  # the searched gallery is a cache, rebuilt when needed
+        return {**self.__dict__, "_searched": None}
+
     @property
     def used(self):
         return self.tracklets or self.camera_normalization is not None
