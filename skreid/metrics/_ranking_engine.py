@@ -96,10 +96,11 @@ def _negatives_up_to(dist, rows, values):
     last = np.append(rows[1:] != rows[:-1], True) if n_matches else np.zeros(0, bool)
     threshold = np.full(n_rows, -np.inf, dtype=dist.dtype)
     threshold[rows[last]] = values[last]
-    below = np.flatnonzero(dist <= threshold[:, None])
-    if below.shape[0] > dist.size // _SORT_ROWS_ABOVE:
+    below = dist <= threshold[:, None]
+    if np.count_nonzero(below) > dist.size // _SORT_ROWS_ABOVE:
         dist.sort(axis=1)
         return _count_less_equal(dist, rows, values)
+    below = np.flatnonzero(below)
     negatives = dist.ravel()[below]
     neg_rows = below // n_cols  # sorted
     # position of each negative among the matches: the first match of its row at a distance
