@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreid._keras._base import KerasEstimatorMixin
+from skreid._keras import ActivationMapsMixin, KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
 from skreid.metrics.pairwise import check_rerank
 from skreid.reid._base import ReIDMixin
@@ -21,8 +21,8 @@ from skreid.utils import check_batch_memory, check_image_input, check_image_size
 __all__ = ["TripletEmbedder"]
 
 
-class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimatorMixin,
-                      BaseEstimator):
+class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, TransformerMixin,
+                      KerasEstimatorMixin, BaseEstimator):
     """Re-ID embedding network trained with a triplet loss (Keras 3), sklearn-compatible.
 
     ``fit`` learns an embedding from images and identity labels; the training images become
@@ -166,7 +166,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     (32, 32)
     """
 
-    _keras_transient_attrs = ("_embedder",)
+    _keras_transient_attrs = ("_embedder", "_feature_model")
 
     _parameter_constraints = {
         "architecture": [StrOptions({"seed", "resnet", *BACKBONES}), callable],

@@ -20,11 +20,14 @@ from skreid.search._exact import exact_search
 from skreid.search._faiss import FAISS_DEFAULTS
 from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
 from skreid.search._metrics import SEARCH_METRICS, check_search_metric
+from skreid.search._sources import IndexChanges, file_signature
 
 __all__ = [
     "GalleryIndex",
     "SearchResult",
     "IncompatibleIndexError",
+    "IndexChanges",
+    "file_signature",
     "exact_search",
     "check_search_metric",
     "SEARCH_METRICS",

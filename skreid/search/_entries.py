@@ -22,8 +22,9 @@ from skreid.metrics.pairwise import (
     l2_normalize,
     tracklet_values,
 )
+from skreid.search._items import labels
 
-__all__ = ["EntryState", "ENTRY_ARRAYS", "add_tracklets"]
+__all__ = ["EntryState", "EntriesMixin", "ENTRY_ARRAYS", "add_tracklets"]
 
 
 _STATS = {"cameras": "camera_ids", "counts": "camera_counts", "means": "camera_means",
@@ -43,6 +44,7 @@ class EntryState:
         self.sum = self.count = self.max = None
         self.stats = None  # CameraStatistics of the current entries, None until needed
         self._searched = None  # (embeddings, sq_norms) as searched, None until needed
+        self._appending = False  # add_tracklets is appending new entries through add
 
     def __getstate__(self):  # the searched gallery is a cache, rebuilt when needed
         return {**self.__dict__, "_searched": None}
@@ -51,23 +53,37 @@ class EntryState:
     def used(self):
         return self.tracklets or self.camera_normalization is not None
 
-    def changed(self):
-        """The entries changed: statistics and the searched gallery are estimated again."""
+    def changed(self, index=None):
+        """The entries changed: statistics and the searched gallery are estimated again (and
+        ``index``'s faiss index rebuilt, as every searched vector moves with the statistics)."""
         self.stats = self._searched = None
+        if index is not None and self.camera_normalization is not None:
+            index._faiss = index._faiss_info = None
+
+    def check_update(self, X, cameras):
+        """``GalleryIndex.update``: a tracklet entry changes only as crops are added."""
+        if self.tracklets and (X is not None or cameras is not None):
+            raise ValueError("the embeddings and cameras of a tracklet index change as crops "
+                             "are added (add(..., tracklets=)); remove a tracklet to replace it.")
 
     # ---------------------------------------------------------------- tracklets
     def check_mode(self, n_items, tracklets, keys):
+        """True when ``add`` got the crops of tracklets; refuses what the index cannot take.
+        (While :func:`add_tracklets` appends new entries, ``add`` appends them as items.)"""
+        if getattr(self, "_appending", False):
+            return False
         if tracklets is None:
             if self.tracklets and n_items:
                 raise ValueError("this index pools tracklets: add(..., tracklets=...) needs the "
                                  "tracklet id of every crop.")
-            return
+            return False
         if keys is not None:
             raise ValueError("keys= and tracklets= cannot be combined: the keys of a tracklet "
                              "index are its tracklet ids (str(tracklet)).")
         if n_items and not self.tracklets:
             raise ValueError("this index holds single images; tracklets= needs an index of "
                              "tracklets (build a new index, adding crops with tracklets=).")
+        return True
 
     def group(self, X, tracklets, ids, cameras, index_keys, index_cameras, index_ids):
         """Pool a batch of crops per tracklet, checked against the index; changes nothing.
@@ -146,9 +162,11 @@ class EntryState:
         self.max[at] = np.maximum(self.max[at], grouped["max"][groups])
         return at, self.pooled(self.sum[at], self.count[at], self.max[at])
 
-    def keep(self, mask):
+    def keep(self, mask, index):
+        """``index`` removed the entries outside ``mask``."""
         if self.tracklets:
             self.sum, self.count, self.max = self.sum[mask], self.count[mask], self.max[mask]
+        self.changed(index)
 
     # ------------------------------------------------------- camera normalisation
     def statistics(self, embeddings, cameras):
@@ -160,29 +178,27 @@ class EntryState:
             self.stats = CameraStatistics(self.camera_normalization).fit(embeddings, cams)
         return self.stats
 
-    def searched(self, embeddings, sq_norms, cameras, metric):
-        """``(embeddings, sq_norms)`` of the gallery as searched (camera-normalised)."""
-        if self.camera_normalization is None or not len(embeddings):
-            return embeddings, sq_norms
+    def searched(self, index, Q=None, query_cameras=None):
+        """``(queries, embeddings, sq_norms)`` as searched: camera-normalised (the queries
+        with their cameras' statistics), or as they are without ``camera_normalization``."""
+        E, sq_norms = index.embeddings, index._sq_norms
+        if self.camera_normalization is None or not len(E):
+            return Q, E, sq_norms
+        stats = self.statistics(E, index.cameras)
         if self._searched is None:
-            cams = np.full(len(embeddings), -1) if cameras is None else cameras
-            E = self.statistics(embeddings, cameras).transform(embeddings, cams)
-            if metric == "cosine":
+            cams = np.full(len(E), -1) if index.cameras is None else index.cameras
+            E = stats.transform(E, cams)
+            if index.metric == "cosine":
                 E = l2_normalize(E)
             self._searched = E, np.einsum("ij,ij->i", E, E)
-        return self._searched
-
-    def queries(self, Q, query_cameras, embeddings, cameras):
-        """Queries normalised with their cameras' statistics (unchanged without)."""
-        stats = self.statistics(embeddings, cameras)
-        if stats is None:
-            return Q
-        if query_cameras is not None:
-            query_cameras = np.asarray([-1 if c is None else c for c in query_cameras])
-            if query_cameras.shape != (len(Q),):
-                raise ValueError(f"query_cameras has {len(query_cameras)} entries for "
-                                 f"{len(Q)} queries.")
-        return stats._transform(Q, query_cameras, "query_cameras", stacklevel=6)
+        if Q is not None:
+            if query_cameras is not None:
+                query_cameras = np.asarray([-1 if c is None else c for c in query_cameras])
+                if query_cameras.shape != (len(Q),):
+                    raise ValueError(f"query_cameras has {len(query_cameras)} entries for "
+                                     f"{len(Q)} queries.")
+            Q = stats._transform(Q, query_cameras, "query_cameras", stacklevel=6)
+        return (Q, *self._searched)
 
     # ---------------------------------------------------------------- save/load
     def to_archive(self, embeddings, cameras):
@@ -210,15 +226,26 @@ class EntryState:
         if not isinstance(saved, dict):
             raise ValueError("its matching metadata is not a JSON object")
         state = cls(saved.get("camera_normalization"), saved.get("tracklet_pooling", "mean"))
-        state.tracklets = bool(saved.get("tracklets", False))
+        state.tracklets = saved.get("tracklets", False) is True
+        members = [m for m in ENTRY_ARRAYS if m in arrays]
+        declared = ENTRY_ARRAYS[:3] * state.tracklets + ENTRY_ARRAYS[3:] * (
+            state.camera_normalization is not None)
+        if set(members) - set(declared):
+            raise ValueError(f"member {sorted(set(members) - set(declared))[0]!r} is not "
+                             "declared by its matching metadata")
         if state.tracklets:
+            if "keys" not in arrays:
+                raise ValueError("a tracklet index needs its keys (the tracklet ids)")
             state.sum = np.asarray(arrays["tracklet_sum"], dtype=np.float64)
-            state.count = np.asarray(arrays["tracklet_count"], dtype=np.int64)
+            state.count = np.asarray(arrays["tracklet_count"])
             state.max = np.asarray(arrays["tracklet_max"], dtype=np.float32)
-            shape = (n_items, n_features if n_items else state.sum.shape[-1])
-            if (state.sum.shape != shape or state.max.shape != shape
-                    or state.count.shape != (n_items,) or (state.count < 1).any()):
+            ok = all(a.ndim == 2 and a.shape[0] == n_items and np.isfinite(a).all()
+                     and (not n_items or a.shape[1] == n_features)
+                     for a in (state.sum, state.max))
+            if (not ok or state.count.shape != (n_items,) or state.count.dtype.kind not in "iu"
+                    or (state.count < 1).any()):
                 raise ValueError("its tracklet sums do not match the entries")
+            state.count = state.count.astype(np.int64)
         if state.camera_normalization is not None and _STATS["means"] in arrays:
             values = {name: arrays[member] for name, member in _STATS.items()
                       if member in arrays}
@@ -243,19 +270,55 @@ def add_tracklets(index, X, ids, cameras, tracklets):
     if new.any():
         def pick(pair):
             return None if pair is None else [v if k else None for v, k in
-                                              zip(pair[0][new].tolist(), pair[1][new], strict=True)]
-        index._append(state.pooled(grouped["sum"][new], grouped["count"][new],
+                                              zip(pair[0][new].tolist(), pair[1][new],
+                                                  strict=True)]
+        state._appending = True
+        try:
+            index.add(state.pooled(grouped["sum"][new], grouped["count"][new],
                                    grouped["max"][new]),
-                      pick(grouped["ids"]), pick(grouped["cameras"]), grouped["keys"][new])
+                      ids=pick(grouped["ids"]), cameras=pick(grouped["cameras"]),
+                      keys=grouped["keys"][new])
+        finally:
+            state._appending = False
         state.append(grouped, new)
     if (~new).any():
         at, vectors = state.update(grouped, ~new)
         if index.metric == "cosine":
             vectors = l2_normalize(vectors)
-        if not index.embeddings.flags.writeable:  # e.g. loaded from a file
-            index.embeddings = index.embeddings.copy()
+        index.embeddings, index._sq_norms = index.embeddings.copy(), index._sq_norms.copy()
         index.embeddings[at] = vectors
         index._sq_norms[at] = np.einsum("ij,ij->i", vectors, vectors)
         index._faiss = index._faiss_info = None  # faiss cannot update an entry: rebuild
         state.changed()
     return index
+
+
+class EntriesMixin:
+    """The tracklet and camera-normalisation face of :class:`~skreid.search.GalleryIndex`
+    (its state is ``self._entries``, an :class:`EntryState`)."""
+
+    @property
+    def camera_normalization(self):
+        """None, ``"center"`` or ``"whiten"``: how the index normalises per camera."""
+        return self._entries.camera_normalization
+
+    @property
+    def tracklet_pooling(self):
+        """``"mean"`` or ``"max"``: how a tracklet's crops make its entry."""
+        return self._entries.tracklet_pooling
+
+    @property
+    def camera_statistics(self):
+        """The :class:`~skreid.metrics.pairwise.CameraStatistics` searched with, or None."""
+        return self._entries.statistics(self.embeddings, self.cameras) if len(self) else None
+
+    @property
+    def tracklet_counts(self):
+        """Crops pooled in each entry of a tracklet index (None for single images)."""
+        return self._entries.count if self._entries.tracklets else None
+
+    def _add_tracklets(self, X, ids, cameras, tracklets):
+        n = len(X)
+        return add_tracklets(self, X, None if ids is None else labels(ids, "ids", n, 0),
+                             None if cameras is None else labels(cameras, "cameras", n, -1),
+                             tracklets)

@@ -1,15 +1,27 @@
 """Shared helpers for skreid: input validation (images, labels, feature matrices, the luma
-weights of grayscale conversion), estimator discovery (:func:`all_estimators`) and the safe
-archive format."""
+weights of grayscale conversion), estimator discovery (:func:`all_estimators`), the safe
+archive format and safe file writing (atomic, one writer at a time, no debris)."""
 
 from skreid.utils._archive import (
     SafeArchive,
     UnsafeArchiveError,
-    atomic_write,
+    archive_kind,
+    check_replaceable,
     read_archive,
     write_archive,
 )
 from skreid.utils._discovery import all_estimators
+from skreid.utils._files import (
+    DEFAULT_LOCK_TIMEOUT,
+    FileLockedError,
+    atomic_write,
+    lock_path,
+    open_regular,
+    remove_stale_temporaries,
+    writer_lock,
+)
+from skreid.utils._maps import resize_bilinear
+from skreid.utils._npy import load_npy_bytes
 from skreid.utils._validation import (
     LUMA_WEIGHTS,
     MAX_BATCH_BYTES,
@@ -47,7 +59,17 @@ __all__ = [
     "LUMA_WEIGHTS",
     "SafeArchive",
     "UnsafeArchiveError",
+    "archive_kind",
+    "check_replaceable",
     "atomic_write",
     "read_archive",
     "write_archive",
+    "DEFAULT_LOCK_TIMEOUT",
+    "FileLockedError",
+    "lock_path",
+    "load_npy_bytes",
+    "open_regular",
+    "remove_stale_temporaries",
+    "writer_lock",
+    "resize_bilinear",
 ]
