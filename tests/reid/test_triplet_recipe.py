@@ -73,8 +73,6 @@ def test_same_seed_gives_the_same_recipe_model(fitted, people):
     again = tiny_style_triplet(str(folder)).fit(people.images, people.person_ids,
                                                 cameras=people.camera_ids)
     np.testing.assert_array_equal(again.transform(people.images), est.transform(people.images))
-    other = tiny_style_triplet(str(folder), random_state=1).fit(people.images, people.person_ids)
-    assert not np.array_equal(other.transform(people.images), est.transform(people.images))
 
 
 def test_the_recipe_exports_to_onnx_and_back(fitted, people, tmp_path):
