@@ -30,14 +30,13 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
     indexes unseen identities (open set); ``transform`` gives L2-normalised embeddings.
 
     The defaults are the best configuration measured on the CAB420 Market-1501 subset
-    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75) at 256x128, fine-tuned with
-    frozen BatchNorm, the whole image and four horizontal stripes as five branches, P x K
-    batches (16 x 4), batch-hard triplet loss on L2-normalised features plus a label-smoothed
-    identity loss on a BN neck per branch (heads at 10x the learning rate, BoT's recipe),
-    flip / translation / random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up
-    and cosine decay over 40 epochs on every training identity, test-time flip averaging.
-    Pass ``weights=`` a local ``.weights.h5`` file when offline. Named configurations:
-    :meth:`from_preset` (:data:`skreid.reid.TRIPLET_PRESETS`).
+    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75, frozen BatchNorm) at 256x128,
+    the whole image and four horizontal stripes as five branches, P x K batches (16 x 4),
+    batch-hard triplet loss on L2-normalised features plus a label-smoothed identity loss on a
+    BN neck per branch (heads at 10x the learning rate, BoT's recipe), flip / translation /
+    random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up and cosine decay over
+    40 epochs, test-time flip averaging. Pass ``weights=`` a local ``.weights.h5`` file when
+    offline. Named configurations: :meth:`from_preset` (:data:`~skreid.reid.TRIPLET_PRESETS`).
 
     ``warm_start=True`` / ``partial_fit`` continue with the optimizer state and learning-rate
     schedule where the previous call left them (so with ``lr_schedule="cosine"`` at its end).
@@ -93,6 +92,12 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         Label smoothing of the identity loss.
     augment : bool, default=True
         Horizontal flip, random translation (10 %), random erasing; training only.
+    color_augment : float in [0, 1], default=0.0
+        Colour / exposure augmentation strength (0: none), in training with ``augment``.
+    ibn : bool, default=False
+        Registry backbones: IBN-a instance norm on half the channels up to stride 16.
+    mixstyle : float in [0, 1], default=0.0
+        Registry backbones: per-batch MixStyle probability at strides 4 and 8 (training).
     optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
     learning_rate : float, default=3.5e-4
         Backbone learning rate (the identity head gets 10 times it). Rates this high need
@@ -184,6 +189,9 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         "id_loss_weight": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "augment": ["boolean"],
+        "color_augment": [Interval(Real, 0, 1, closed="both")],
+        "ibn": ["boolean"],
+        "mixstyle": [Interval(Real, 0, 1, closed="both")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(SCHEDULES))],
@@ -219,6 +227,9 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         id_loss_weight=1.0,
         label_smoothing=0.1,
         augment=True,
+        color_augment=0.0,
+        ibn=False,
+        mixstyle=0.0,
         optimizer="adam",
         learning_rate=3.5e-4,
         lr_schedule="cosine",
@@ -253,6 +264,9 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         self.id_loss_weight = id_loss_weight
         self.label_smoothing = label_smoothing
         self.augment = augment
+        self.color_augment = color_augment
+        self.ibn = ibn
+        self.mixstyle = mixstyle
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
@@ -376,9 +390,10 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
             embedding_dim=self.embedding_dim, weights=self.weights,
             image_size=None if self.image_size is None else check_image_size(self.image_size),
             grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
-            pooling=self.pooling,
-            frozen_stride=self.frozen_stride, last_stride=self.last_stride,
-            n_parts=self.n_parts,
+            pooling=self.pooling, frozen_stride=self.frozen_stride,
+            last_stride=self.last_stride, n_parts=self.n_parts,
+            color_augment=self.color_augment, ibn=self.ibn, mixstyle=self.mixstyle,
+            calibration_images=X[:: max(1, len(X) // 256)],
         )
 
     def _train(self, X, y, epochs, cameras=None):
@@ -387,26 +402,12 @@ class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, Transform
         return train_triplet(self, X, y, epochs, cameras=cameras)
 
     # --------------------------------------------------------------- inference
-    def _embed_once(self, X):
-        if getattr(self, "_embedder", None) is None:
-            from skreid._keras._reid_networks import embedding_model
-
-            self._embedder = embedding_model(self.model_)
-        if self.run_eagerly:  # no predict-function tracing for tiny problems
-            out = [np.asarray(self._embedder(X[i : i + 256], training=False))
-                   for i in range(0, len(X), 256)]
-            return np.concatenate(out).astype(np.float32, copy=False)
-        out = self._embedder.predict(X, batch_size=256, verbose=0)
-        return np.asarray(out, dtype=np.float32)
-
     def _embed(self, X):
-        emb = self._embed_once(X)
-        if self.flip_test and X.shape[2] > 1:
-            # mean of the image's and its mirror's unit embeddings, back on the unit sphere
-            emb = emb + self._embed_once(np.ascontiguousarray(X[:, :, ::-1]))
-            norm = np.linalg.norm(emb, axis=1, keepdims=True)
-            emb = emb / np.maximum(norm, np.finfo(np.float32).tiny)
-        return emb.astype(np.float32, copy=False)
+        from skreid._keras._reid_networks import embed_images, embedding_model
+
+        if getattr(self, "_embedder", None) is None:
+            self._embedder = embedding_model(self.model_)
+        return embed_images(self._embedder, X, flip=self.flip_test, eager=self.run_eagerly)
 
     def transform(self, X):
         """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``."""
