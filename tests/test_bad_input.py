@@ -26,6 +26,7 @@ from _bad_input_data import (  # noqa: E402
     write_market,
     write_pets,
 )
+from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 
 from skreid.cli import main  # noqa: E402
 from skreid.cli._common import MARKER_FILE  # noqa: E402
@@ -333,7 +334,7 @@ CALL_CASES = [
     ("detection-box-outside-the-frame",
      lambda: crop_detections(np.zeros((20, 30, 3), np.uint8), [[0, 0, 5, 5], [40, 0, 50, 9]],
                              (8, 4)), ValueError, r"boxes\[1\] = .*no pixel inside the 30x20"),
-]
+] + MATCHING_CALL_CASES  # tracklets, cameras, camera normalisation
 
 
 @pytest.mark.parametrize("case, action, error, pattern", CALL_CASES,

@@ -83,7 +83,8 @@ def inference_clone(model):
     from skreid._keras._layers import RandomErasing
 
     def call(layer, *args, **kwargs):
-        if isinstance(layer, (*_AUGMENTATION, RandomErasing)):
+        if isinstance(layer, (*_AUGMENTATION, RandomErasing)) or getattr(
+                layer, "training_only", False):  # skreid's colour augmentation, MixStyle
             return args[0]
         if isinstance(layer, keras.layers.Resizing):
             return _exportable_resize(layer, args[0])

@@ -8,8 +8,10 @@ Every network built here has one image input (raw pixels) and these named layers
 * output ``"triplet"``: what the triplet loss sees during training;
 * output ``"logits"`` (only with an identity head): identity logits, training only.
 
-Augmentation layers (flip, translation, random erasing) sit after the input and are active
-only in training mode. This module imports Keras: import it only when a Keras estimator is used.
+Augmentation layers (flip, translation, colour, random erasing) sit after the input and are
+active only in training mode; IBN-a instance normalisation and MixStyle go into a pretrained
+backbone's early blocks (:mod:`skreid._keras._style`). This module imports Keras: import it
+only when a Keras estimator is used.
 """
 
 import keras
@@ -18,6 +20,7 @@ from keras import layers
 
 from skreid._keras._backbones import build_backbone, freeze_up_to_stride
 from skreid._keras._layers import (
+    ColorAugmentation,
     GeneralizedMeanPooling,
     Grayscale,
     RandomErasing,
@@ -26,6 +29,7 @@ from skreid._keras._layers import (
     StripePooling,
 )
 from skreid._keras._registry import BACKBONES
+from skreid._keras._style import add_style_layers, calibrate_instance_norm
 
 #: architectures :func:`build_reid_network` accepts: two built here, then the registry's
 ARCHITECTURES = ("seed", "resnet", *BACKBONES)
@@ -89,10 +93,13 @@ def resnet_trunk(x, widths=(32, 64, 128, 256)):
     return x
 
 
-def _augmentation(x):
-    """Training-only augmentation: horizontal flip, 10 % translation, random erasing."""
+def _augmentation(x, color_augment=0.0):
+    """Training-only augmentation: horizontal flip, 10 % translation, colour (at strength
+    ``color_augment``, when above 0), random erasing."""
     x = layers.RandomFlip("horizontal")(x)
     x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
+    if color_augment:
+        x = ColorAugmentation(color_augment, name="color_augmentation")(x)
     return RandomErasing(probability=0.5)(x)
 
 
@@ -112,6 +119,10 @@ def build_reid_network(
     frozen_stride=None,
     last_stride=2,
     n_parts=0,
+    color_augment=0.0,
+    ibn=False,
+    mixstyle=0.0,
+    calibration_images=None,
 ):
     """Build the training network of a re-ID embedder (see the module docstring).
 
@@ -153,6 +164,18 @@ def build_reid_network(
         own BN neck and identity classifier; the triplet loss and the embedding see their
         L2-normalised features concatenated (each scaled by ``1 / sqrt(1 + n_parts)``, so the
         whole is unit-norm).
+    color_augment : float
+        Strength of the training-only :class:`~skreid._keras._layers.ColorAugmentation`
+        (0: none); only with ``augment``.
+    ibn : bool
+        Registry backbones only: IBN-a instance normalisation of half the channels in the
+        blocks up to stride 16, calibrated on ``calibration_images``
+        (:func:`~skreid._keras._style.calibrate_instance_norm`).
+    mixstyle : float
+        Registry backbones only: per-batch probability of MixStyle after the stride-4 and
+        stride-8 blocks (0: none).
+    calibration_images : array-like, optional
+        A sample of training images (as fed to the network) for the IBN calibration.
 
     Returns
     -------
@@ -170,7 +193,7 @@ def build_reid_network(
         image_size[0] * image_size[1] > input_shape[0] * input_shape[1]
     )
     if augment_first:
-        x = _augmentation(x)
+        x = _augmentation(x, color_augment)
     if resize:
         x = layers.Resizing(*image_size, interpolation="bilinear", antialias=True)(x)
     if grayscale and x.shape[-1] == 3:
@@ -179,7 +202,7 @@ def build_reid_network(
     if pretrained and x.shape[-1] == 1:
         x = RepeatChannels()(x)
     if augment and not augment_first:
-        x = _augmentation(x)
+        x = _augmentation(x, color_augment)
 
     if isinstance(architecture, str) and architecture == "seed":
         x = layers.Rescaling(1.0 / 255.0)(x)
@@ -198,6 +221,12 @@ def build_reid_network(
                                   last_stride=last_stride)
         if frozen_stride:
             freeze_up_to_stride(backbone, frozen_stride, architecture)
+        backbone = add_style_layers(backbone, architecture, ibn=ibn, mixstyle=mixstyle)
+        if ibn and calibration_images is not None:
+            feed = keras.Model(inputs, x)
+            calibrate_instance_norm(backbone, np.concatenate(
+                [np.asarray(feed(calibration_images[i : i + 64], training=False))
+                 for i in range(0, len(calibration_images), 64)]))
         trunk = backbone(x)
     else:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}.")

@@ -66,8 +66,8 @@ class MultiTaskPetNet(
         Seeds weights, shuffling and augmentation; the same int gives identical predictions.
     verbose : int, default=0
     architecture : deprecated
-        The name of ``network`` before skreid 0.2: still accepted, with a FutureWarning,
-        until 0.4 (files saved under it load as ``network``).
+        The former name of ``network``: still accepted, with a FutureWarning, until skreid
+        0.3 (files saved under it load as ``network``).
 
     Attributes
     ----------

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras import ActivationMapsMixin, KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
-from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.reid._base import ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.reid._triplet_fit import TripletFitMixin
 from skreid.utils import DEPRECATED, renamed_param
@@ -29,14 +29,13 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
     indexes unseen identities (open set); ``transform`` gives L2-normalised embeddings.
 
     The defaults are the best configuration measured on the CAB420 Market-1501 subset
-    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75) at 256x128, fine-tuned with
-    frozen BatchNorm, the whole image and four horizontal stripes as five branches, P x K
-    batches (16 x 4), batch-hard triplet loss on L2-normalised features plus a label-smoothed
-    identity loss on a BN neck per branch (heads at 10x the learning rate, BoT's recipe),
-    flip / translation / random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up
-    and cosine decay over 40 epochs on every training identity, test-time flip averaging.
-    Pass ``weights=`` a local ``.weights.h5`` file when offline. Named configurations:
-    :meth:`from_preset` (:data:`skreid.reid.TRIPLET_PRESETS`).
+    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75, frozen BatchNorm) at 256x128,
+    the whole image and four horizontal stripes as five branches, P x K batches (16 x 4),
+    batch-hard triplet loss on L2-normalised features plus a label-smoothed identity loss on a
+    BN neck per branch (heads at 10x the learning rate, BoT's recipe), flip / translation /
+    random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up and cosine decay over
+    40 epochs, test-time flip averaging. Pass ``weights=`` a local ``.weights.h5`` file when
+    offline. Named configurations: :meth:`from_preset` (:data:`~skreid.reid.TRIPLET_PRESETS`).
 
     ``warm_start=True`` / ``partial_fit`` continue with the optimizer state and learning-rate
     schedule where the previous call left them (so with ``lr_schedule="cosine"`` at its end).
@@ -93,6 +92,12 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         Label smoothing of the identity loss.
     augment : bool, default=True
         Horizontal flip, random translation (10 %), random erasing; training only.
+    color_augment : float in [0, 1], default=0.0
+        Colour / exposure augmentation strength (0: none), in training with ``augment``.
+    ibn : bool, default=False
+        Registry backbones: IBN-a instance norm on half the channels up to stride 16.
+    mixstyle : float in [0, 1], default=0.0
+        Registry backbones: per-batch MixStyle probability at strides 4 and 8 (training).
     optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
     learning_rate : float, default=3.5e-4
         Backbone learning rate (the identity head gets 10 times it). Rates this high need
@@ -122,10 +127,10 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
     rerank : None, bool or dict, default=None
-        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
-        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
-        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        k-reciprocal re-ranking of every gallery distance (True: k1=20, k2=6, lambda_value=0.3,
+        or a dict; :func:`skreid.metrics.pairwise.rerank_k_reciprocal`): multi-shot galleries.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of gallery and queries (see :class:`~skreid.reid.ReIDMixin`).
     run_eagerly : "auto" or bool, default="auto"
         Run Keras without compiling its steps into graphs. ``"auto"``: eagerly for a call of
         at most 64 steps (training batches of a ``fit`` call, inference batches of 256),
@@ -136,8 +141,8 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
     warm_start : bool, default=False
         ``fit`` continues training the fitted network.
     architecture, flip_test : deprecated
-        The names of ``backbone`` and ``test_time_flip`` before skreid 0.2: still accepted,
-        with a FutureWarning, until 0.4 (files saved under them load as the new names).
+        The former names of ``backbone`` and ``test_time_flip``: still accepted,
+        with a FutureWarning, until skreid 0.3 (files saved under them load as the new names).
 
     Attributes
     ----------
@@ -149,7 +154,8 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         Epochs trained so far (``warm_start`` and ``partial_fit`` add to them).
     identities_ : ndarray
         Training identities (order of the identity head).
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_ :
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image.
@@ -198,6 +204,9 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         "id_loss_weight": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "augment": ["boolean"],
+        "color_augment": [Interval(Real, 0, 1, closed="both")],
+        "ibn": ["boolean"],
+        "mixstyle": [Interval(Real, 0, 1, closed="both")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(SCHEDULES))],
@@ -209,8 +218,7 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "test_time_flip": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "run_eagerly": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -238,6 +246,9 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         id_loss_weight=1.0,
         label_smoothing=0.1,
         augment=True,
+        color_augment=0.0,
+        ibn=False,
+        mixstyle=0.0,
         optimizer="adam",
         learning_rate=3.5e-4,
         lr_schedule="cosine",
@@ -251,6 +262,7 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         test_time_flip=True,
         metric="euclidean",
         rerank=None,
+        camera_normalization=None,
         run_eagerly="auto",
         random_state=None,
         verbose=0,
@@ -273,6 +285,9 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         self.id_loss_weight = id_loss_weight
         self.label_smoothing = label_smoothing
         self.augment = augment
+        self.color_augment = color_augment
+        self.ibn = ibn
+        self.mixstyle = mixstyle
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
@@ -286,6 +301,7 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         self.test_time_flip = test_time_flip
         self.metric = metric
         self.rerank = rerank
+        self.camera_normalization = camera_normalization
         self.run_eagerly = run_eagerly
         self.random_state = random_state
         self.verbose = verbose
@@ -295,8 +311,7 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """Estimator with a named configuration of :data:`skreid.reid.TRIPLET_PRESETS`, then
-        overrides."""
+        """Estimator with a named configuration of :data:`TRIPLET_PRESETS`, then overrides."""
         if name not in TRIPLET_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRIPLET_PRESETS)}, got {name!r}.")
         return cls(**{**TRIPLET_PRESETS[name], **overrides})

@@ -128,7 +128,8 @@ class TripletFitMixin:
             image_size=params["image_size"], grayscale=self.grayscale,
             input_scale=self.input_scale_, augment=self.augment, pooling=self.pooling,
             frozen_stride=self.frozen_stride, last_stride=self.last_stride,
-            n_parts=self.n_parts,
+            n_parts=self.n_parts, color_augment=self.color_augment, ibn=self.ibn,
+            mixstyle=self.mixstyle, calibration_images=X[:: max(1, len(X) // 256)],
         )
 
     def _train(self, X, y, epochs, cameras=None, params=None):

@@ -72,6 +72,9 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         The ``.onnx`` file.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (the embeddings are unit-norm, so both rank alike).
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of the gallery and query embeddings, as in
+        :class:`~skreid.reid.TripletEmbedder` (see :class:`~skreid.reid.ReIDMixin`).
     batch_size : int, default=16
         Images per onnxruntime call. On a CPU small calls are the fastest (their activations
         stay in cache): the default MobileNet embedder at 256x128 with flip averaging ran
@@ -91,7 +94,8 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         Absolute path of the loaded file.
     input_shape_ : tuple of int
         ``(height, width, channels)`` the graph expects; ``n_features_in_`` its size.
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_ :
         The gallery, after ``fit(X, y)`` or ``set_gallery`` (see
         :class:`~skreid.reid.ReIDMixin`).
 
@@ -106,12 +110,15 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
     """
 
     _kind = "embedder"
-    _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))]}
+    _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))],
+                              "camera_normalization":
+                                  ReIDMixin._reid_parameter_constraints["camera_normalization"]}
 
-    def __init__(self, path, *, metric="euclidean", batch_size=16, providers=None,
-                 n_threads=None):
+    def __init__(self, path, *, metric="euclidean", camera_normalization=None, batch_size=16,
+                 providers=None, n_threads=None):
         self.path = path
         self.metric = metric
+        self.camera_normalization = camera_normalization
         self.batch_size = batch_size
         self.providers = providers
         self.n_threads = n_threads

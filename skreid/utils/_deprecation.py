@@ -14,7 +14,7 @@ __all__ = ["DEPRECATED", "migrate_renamed_params", "renamed_param"]
 #: default of a renamed parameter's old name: "not given"
 DEPRECATED = "deprecated"
 #: the release that renamed the parameters, and the one that drops the old names
-RENAMED_IN, REMOVED_IN = "0.2", "0.4"
+RENAMED_IN, REMOVED_IN = "0.1", "0.3"
 
 
 def _old_name(cls, new):
@@ -42,7 +42,7 @@ def renamed_param(estimator, new, *, warn=False):
     ...     renamed_param(est, "test_time_flip", warn=True)
     False
     >>> print(caught[0].message)
-    TripletEmbedder: flip_test was renamed test_time_flip in skreid 0.2 ...
+    TripletEmbedder: flip_test was renamed test_time_flip in skreid 0.1 ...
     """
     old = _old_name(type(estimator), new)
     value = getattr(estimator, old, DEPRECATED) if old is not None else DEPRECATED
