@@ -214,6 +214,7 @@ class EntryState:
         stats = self.statistics(embeddings, cameras) if len(embeddings) else None
         if stats is not None:
             meta["camera_min_samples"] = int(stats.min_samples)
+            meta["camera_shrinkage"] = float(stats.shrinkage)
             for name, value in stats.to_dict().items():
                 if name in _STATS:
                     arrays[_STATS[name]] = value
@@ -250,7 +251,8 @@ class EntryState:
             values = {name: arrays[member] for name, member in _STATS.items()
                       if member in arrays}
             values.update(mode=state.camera_normalization,
-                          min_samples=saved.get("camera_min_samples", 5))
+                          min_samples=saved.get("camera_min_samples", 5),
+                          shrinkage=saved.get("camera_shrinkage", 0.5))
             state.stats = CameraStatistics.from_dict(values)
             if state.stats.n_features_ != n_features:
                 raise ValueError("its camera statistics do not match the embedding width")

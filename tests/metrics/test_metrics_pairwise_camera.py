@@ -46,15 +46,16 @@ def test_normalisation_does_not_depend_on_row_order(seed, mode):
                     camera_normalize(X[perm], cams[perm], mode=mode), atol=1e-9)
 
 
-def test_whiten_gives_every_camera_the_shared_covariance():
+@pytest.mark.parametrize("shrinkage, bound", [(0.0, 0.02), (0.5, 0.6)])
+def test_whiten_gives_every_camera_the_shared_covariance(shrinkage, bound):
     X, cams = _biased((400, 500, 450), d=3, seed=1)
-    stats = CameraStatistics("whiten").fit(X, cams)
+    stats = CameraStatistics("whiten", shrinkage=shrinkage).fit(X, cams)
     Z = stats.transform(X, cams)
     covs = [np.cov(Z[cams == c].T) for c in (1, 2, 3)]
     # the cameras' covariances differ by factors of up to 16 before; alike after
     before = [np.cov(X[cams == c].T) for c in (1, 2, 3)]
     spread = lambda cs: max(np.abs(a - b).max() for a in cs for b in cs)  # noqa: E731
-    assert spread(covs) < 0.1 * spread(before)
+    assert spread(covs) < bound * spread(before)
     assert stats.whitening_.shape == (3, 3, 3)
     assert_allclose(stats.global_whitening_, np.eye(3))
 
@@ -142,6 +143,8 @@ def test_checks():
         CameraStatistics().fit(X, cams[:3])
     with pytest.raises(ValueError, match=r"min_samples must be an int >= 1, got 0"):
         CameraStatistics(min_samples=0).fit(X, cams)
+    with pytest.raises(ValueError, match=r"shrinkage must be a number in \[0, 1\], got 1.5"):
+        CameraStatistics("whiten", shrinkage=1.5).fit(X, cams)
     with pytest.raises(ValueError, match="not fitted"):
         CameraStatistics().transform(X, cams)
     stats = CameraStatistics().fit(X, cams)
