@@ -136,9 +136,12 @@ def _petnet_function(est):
     model = est.model_
     flip = bool(getattr(est, "test_time_flip", False))
     repeat = type(est).__name__ == "FineTunedPetNet" and est.n_channels_in_ == 1
+    # the networks work on [0, 255]: a fit on [0, 1] floats scales its input (as _pixels)
+    scale = 255.0 / (getattr(est, "pixel_range_", None) or 255.0)
 
     def predict(images):
-        x = tf.concat([images] * 3, axis=-1) if repeat else images
+        x = images * scale if scale != 1.0 else images
+        x = tf.concat([x] * 3, axis=-1) if repeat else x
         out = model(x, training=False)
         breed, mask = out["breed"], out["mask"]
         if flip:  # as FineTunedPetNet._network_outputs
@@ -172,7 +175,10 @@ def export_kind(est):
 def _check_images(est, kind, X_check, n_check, rng):
     if X_check is not None:
         return X_check
-    scale = 1.0 / 255.0 if getattr(est, "input_scale_", 1.0) != 1.0 else 1.0
+    fitted = _fitted_range(est)
+    if fitted is None:  # feature vectors: on the scale their peak gave
+        fitted = 1.0 if getattr(est, "input_scale_", 1.0) != 1.0 else 255.0
+    scale = 1.0 / 255.0 if fitted == 1.0 else 1.0
     if kind == "embedder":
         shape = est.input_shape_
     else:  # another size than the working one: exercises both resizes of the graph
@@ -217,6 +223,14 @@ def _verify(model_bytes, est, kind, X, atol):
 
 
 # ---------------------------------------------------------------- metadata
+def _fitted_range(est):
+    """The pixel scale the graph's input is on: the estimator's ``pixel_range_`` (None for a
+    TripletEmbedder fitted on feature vectors, whose scale ``input_scale_`` decided)."""
+    if getattr(est, "pixel_range_", None) is not None:
+        return float(est.pixel_range_)
+    return None if hasattr(est, "pixel_range_") and hasattr(est, "input_scale_") else 255.0
+
+
 def _json_safe(value):
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
@@ -237,7 +251,8 @@ def _metadata(est, kind, shape, opset, check):
     from skreid import __version__
 
     module = type(est).__module__.split("._")[0]
-    scale = float(getattr(est, "input_scale_", 1.0))
+    fitted = _fitted_range(est)
+    scale = float(getattr(est, "input_scale_", 255.0 / (fitted or 255.0)))
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
@@ -251,6 +266,8 @@ def _metadata(est, kind, shape, opset, check):
             "name": INPUT_NAME, "layout": "NHWC", "dtype": "float32", "shape": list(shape),
             "scale": ("pixels in [0, 1] (the fit data's range; the graph multiplies by 255)"
                       if scale != 1.0 else "pixels in [0, 255]"),
+            # skreid's pixel rule in the runtime (skreid.utils.onnx_metadata.fitted_pixel_range)
+            "pixel_range": fitted,
         },
         "outputs": list(KINDS[kind]),
         "verification": check,

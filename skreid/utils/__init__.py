@@ -12,6 +12,7 @@ from skreid.utils._discovery import all_estimators
 from skreid.utils._validation import (
     MAX_BATCH_BYTES,
     PixelScaleWarning,
+    apply_pixel_rule,
     check_batch_memory,
     check_image_input,
     check_image_size,
@@ -33,6 +34,7 @@ __all__ = [
     "check_weights",
     "check_batch_memory",
     "pixel_range",
+    "apply_pixel_rule",
     "match_pixel_range",
     "PixelScaleWarning",
     "MAX_BATCH_BYTES",

@@ -212,16 +212,11 @@ def check_image_input(X, *, image_shape=None, estimator=None, reset=True):
         X = check_array(X_arr, dtype=np.float32, accept_sparse=False)
         X = check_images(X[:, None, None, :], name="X")
     else:
-        keep_uint8 = getattr(X_arr, "dtype", None) == np.uint8
         X = check_images(X_arr, image_shape=image_shape, name="X", dtype=None)
+        X, fitted = apply_pixel_rule(X, getattr(estimator, "pixel_range_", None), reset=reset,
+                                     estimator=estimator, keep_uint8=True)
         if reset:
-            estimator._fit_pixel_range = pixel_range(X)
-        else:
-            factor = match_pixel_range(X, getattr(estimator, "pixel_range_", None),
-                                       estimator=estimator)
-            if factor != 1.0:
-                X, keep_uint8 = X.astype(np.float32) * np.float32(factor), False
-        X = X if keep_uint8 else X.astype(np.float32, copy=False)
+            estimator._fit_pixel_range = fitted
     fitted = None if reset else tuple(estimator.input_shape_)
     if fitted is not None and X.shape[1:] != fitted:
         if X.shape[1:3] == (1, 1):
@@ -247,9 +242,11 @@ class PixelScaleWarning(UserWarning):
 def pixel_range(X, name="X"):
     """The pixel scale of an image batch under skreid's rule: 255.0 or 1.0.
 
-    The rule: integer images (uint8, ...) hold pixels in [0, 255]; float images hold them in
-    [0, 1] when no value exceeds 1, else in [0, 255]. Values outside [0, 255] are not pixels
-    (normalised images, say) and raise ValueError naming ``name``.
+    The rule, the same for every skreid estimator and for :mod:`skreid.runtime`: integer
+    images (uint8, uint16, ...) hold pixels in [0, 255]; float images hold them in [0, 1]
+    when no value exceeds 1, else in [0, 255]. Values outside [0, 255] are not pixels
+    (normalised images, say, or 16-bit ones) and booleans are masks, not images: both raise
+    ValueError naming ``name``.
 
     Examples
     --------
@@ -259,18 +256,27 @@ def pixel_range(X, name="X"):
     (255.0, 1.0)
     """
     X = np.asarray(X)
+    if X.dtype == bool:
+        raise ValueError(
+            f"{name} holds booleans (dtype bool), not pixel values: pass a mask as "
+            f"{name}.astype(np.uint8) * 255, or images as uint8 (0-255) or floats."
+        )
     if X.size == 0:
         return 255.0
     low, high = float(X.min()), float(X.max())
-    if low < 0 or high > 255:
+    if not (low >= 0 and high <= 255):  # NaN compares False: refused here too
         raise ValueError(
-            f"{name} has pixel values in [{low:.4g}, {high:.4g}], outside [0, 255]: pass images "
-            f"with pixels in [0, 255] (uint8, or floats) or [0, 1] (floats), not normalised "
-            f"values."
+            f"{name} has pixel values in [{low:.4g}, {high:.4g}] (dtype {X.dtype}), outside "
+            f"[0, 255]: pass images with pixels in [0, 255] (uint8, or floats) or [0, 1] "
+            f"(floats), not normalised or 16-bit values."
         )
-    if X.dtype == bool or np.issubdtype(X.dtype, np.floating):
+    if np.issubdtype(X.dtype, np.floating):
         return 1.0 if high <= 1.0 else 255.0
     return 255.0  # integer dtype: 0-255 whatever the values (uint8 masks of 0/1 stay 0/1)
+
+
+def _owner_name(estimator):
+    return estimator if isinstance(estimator, str) else type(estimator).__name__
 
 
 def match_pixel_range(X, fitted_range, *, estimator, name="X"):
@@ -280,14 +286,15 @@ def match_pixel_range(X, fitted_range, *, estimator, name="X"):
     Float ``X`` is read on the fitted scale, checked: values above 1 after a fit on [0, 1]
     floats raise ValueError; floats that all lie in [0, 1] after a fit on [0, 255] pixels give a
     :class:`PixelScaleWarning` (they are probably ``X / 255``; an all-black batch is not
-    warned about).
+    warned about). ``estimator`` (an estimator, or a string naming the model) is named in the
+    messages.
     """
     X = np.asarray(X)
     if X.size == 0 or fitted_range is None:
         return 1.0
     got = pixel_range(X, name)
-    owner = type(estimator).__name__
-    if X.dtype != bool and not np.issubdtype(X.dtype, np.floating):
+    owner = _owner_name(estimator)
+    if not np.issubdtype(X.dtype, np.floating):
         return float(fitted_range) / 255.0
     if got == fitted_range:
         return 1.0
@@ -302,9 +309,40 @@ def match_pixel_range(X, fitted_range, *, estimator, name="X"):
             f"fitted on pixels in [0, 255]; they are read as [0, 255] (nearly black images). "
             f"Pass {name} * 255 or uint8 images, or fit on [0, 1] floats.",
             PixelScaleWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return 1.0
+
+
+def apply_pixel_rule(X, fitted_range=None, *, reset=False, estimator, name="X",
+                     keep_uint8=False):
+    """skreid's pixel rule applied to an image batch: ``(pixels, pixel_range)``.
+
+    The one implementation every estimator and :mod:`skreid.runtime` call. With ``reset``
+    (``fit``), the batch's scale is read (:func:`pixel_range`) and returned for the caller
+    to record as ``pixel_range_``; otherwise the batch is brought to ``fitted_range`` (the
+    recorded scale; :func:`match_pixel_range`: integers read as [0, 255], floats checked or
+    warned about). Pixels come back as float32 (uint8 kept when ``keep_uint8`` and no
+    scaling is needed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skreid.utils import apply_pixel_rule
+    >>> X, fitted = apply_pixel_rule(np.full((1, 2, 2, 3), 0.5), reset=True, estimator="m")
+    >>> fitted, float(apply_pixel_rule(np.full((1, 2, 2, 3), 255, np.uint8), fitted,
+    ...                                estimator="m")[0].max())
+    (1.0, 1.0)
+    """
+    X = np.asarray(X)
+    if reset:
+        fitted_range, factor = pixel_range(X, name), 1.0
+    else:
+        factor = match_pixel_range(X, fitted_range, estimator=estimator, name=name)
+    if factor == 1.0 and keep_uint8 and X.dtype == np.uint8:
+        return X, fitted_range
+    X = X.astype(np.float32, copy=False)
+    return (X if factor == 1.0 else X * np.float32(factor)), fitted_range
 
 
 def check_batch_memory(batch_size, image_size, n_channels, *, name="image_size",
