@@ -68,6 +68,9 @@ class ReIDMixin:
     :func:`~sklearn.utils.multiclass.type_of_target` instead of ``check_classification_targets``.
     """
 
+    #: private state the gallery keeps beside its fitted attributes (restored by skreid.load)
+    _saved_state_attrs = ("_gallery_codes", "_gallery_metric", "_gallery_order", "_class_starts")
+
     # ------------------------------------------------------------------ gallery
     def _check_reid_targets(self, y, name="y", min_classes=2):
         """Validate identity labels and return them as a 1-D array (no 50 % warning)."""
