@@ -324,6 +324,9 @@ def export_onnx(estimator, path, *, opset=DEFAULT_OPSET, atol=1e-4, X_check=None
     kind = export_kind(estimator)
     check_is_fitted(estimator, "model_")
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory: pass the path of the .onnx file to "
+                                f"write, e.g. {os.path.join(path, 'model.onnx')!r}.")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} exists; pass overwrite=True to replace it.")
     folder = os.path.dirname(os.path.abspath(path))

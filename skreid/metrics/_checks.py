@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from skreid.utils import check_labels, check_positive_int  # noqa: F401 (re-exported)
+from skreid.utils import check_finite, check_labels, check_positive_int  # noqa: F401
 
 AP_MODES = ("non_interpolated", "trapezoid")
 
@@ -61,8 +61,7 @@ def check_features(X, name):
         raise ValueError(f"{name} is empty (shape {X.shape}): at least one sample is needed.")
     if X.dtype != np.float32:
         X = X.astype(np.float64, copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
+    check_finite(X, name)
     return X
 
 

@@ -6,6 +6,7 @@ Imported only when a function that needs ``distributed`` is called (``pip instal
 
 import os
 
+from skreid.utils import check_positive_number
 from skreid.utils.tf_threads import ENV_VAR
 
 try:
@@ -78,6 +79,7 @@ def connect(address, *, timeout=DEFAULT_TIMEOUT):
     ConnectionError
         No scheduler answered at ``address`` within ``timeout`` seconds.
     """
+    timeout = check_positive_number(timeout, "timeout", unit="seconds")
     if not isinstance(address, str) or not address.strip():
         raise ValueError(f"address must be a scheduler address such as "
                          f"'tcp://host:8786', got {address!r}.")

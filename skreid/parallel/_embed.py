@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from skreid.utils import check_positive_number
+
 __all__ = ["EmbeddedImages", "embed_images", "load_model_file"]
 
 # per process: models loaded from files (one load per worker, reused by every task) and one
@@ -49,6 +51,9 @@ def load_model_file(path):
     import skreid
     from skreid.utils.tf_threads import tensorflow_thread_count
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Model file {path!r} is a directory: pass the model file "
+                                f"(a .skreid file or an .onnx export).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
     if path.lower().endswith(".onnx"):
@@ -242,6 +247,7 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
     >>> embeddings.shape, keys[0].endswith("000.png")
     ((24, 5), True)
     """
+    timeout = check_positive_number(timeout, "timeout", unit="seconds")
     model, keys, chunks, batch_size, image_size = _check_args(
         model, paths, batch_size, partitions, image_size, loader)
     if client is None:

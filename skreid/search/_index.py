@@ -10,7 +10,7 @@ from skreid.search import _faiss
 from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
 from skreid.search._exact import exact_search, topk_rows
 from skreid.search._rerank import check_rerank, rerank_k_reciprocal
-from skreid.utils import read_archive, write_archive
+from skreid.utils import check_finite, read_archive, write_archive
 
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
 
@@ -167,8 +167,7 @@ class GalleryIndex:
             raise ValueError(f"{name} must be a 2-D array of numbers, got shape {X.shape} "
                              f"and dtype {X.dtype}.")
         X = X.astype(np.float32, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
+        check_finite(X, name)
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise IncompatibleIndexError(
                 f"{name} have {X.shape[1]} features but the index holds {self.n_features}-d "

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skreid.search._distances import BlockedDistances
+from skreid.utils import check_finite
 
 __all__ = ["rerank_k_reciprocal", "check_rerank", "RERANK_METRICS"]
 
@@ -100,8 +101,7 @@ def _check_features(X, name, dtype=None):
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
     X = X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64), copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
+    check_finite(X, name)
     return X
 
 

@@ -182,6 +182,8 @@ def read_archive(path, *, kind, max_format_version):
     """
     where = os.fspath(path)
     kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    if os.path.isdir(where):
+        raise IsADirectoryError(f"{where}: a directory, not a skreid file; pass the file's path.")
     if not os.path.isfile(where):
         raise FileNotFoundError(f"{where}: no such file.")
     with open(where, "rb") as fh:
@@ -272,7 +274,7 @@ def read_archive(path, *, kind, max_format_version):
                 if data.startswith(_PICKLE_MAGIC):
                     raise UnsafeArchiveError(f"{where}: member 'files/{name}' is a pickle payload.")
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError)):
             raise
         raise UnsafeArchiveError(f"{where}: damaged or truncated archive ({exc}).") from None
     return SafeArchive(

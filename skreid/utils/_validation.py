@@ -20,6 +20,41 @@ def check_positive_int(value, name, minimum=1):
     return int(value)
 
 
+def check_finite(X, name, what="values"):
+    """Raise a ValueError naming ``name`` when float array ``X`` holds NaN or infinite
+    entries, saying which (NaN embeddings are a broken model, not an overflow), how many
+    rows and the first one."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "fc" or np.isfinite(X).all():
+        return
+    rows = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, 1)
+    for label, test in (("NaN", np.isnan), ("infinite", np.isinf)):
+        bad = np.flatnonzero(test(rows).any(axis=1))
+        if bad.size:
+            hint = "check the model or data that produced them" if label == "NaN" else "rescale them"
+            raise ValueError(
+                f"{name} contains {label} {what} (in {bad.size} row(s), first at row "
+                f"{int(bad[0])}); {hint}."
+            )
+
+
+def check_positive_number(value, name, *, unit="", allow_none=False):
+    """Return ``value`` as a float > 0 (finite), or raise a ValueError naming ``name``.
+
+    For the numeric keyword arguments of functions (a ``timeout`` in seconds, a tolerance):
+    ``timeout=-1`` or ``timeout="10"`` are refused here by name instead of deep inside the
+    library that receives them ("could not convert string to float").
+    """
+    if value is None and allow_none:
+        return None
+    what = f"a number > 0{' (' + unit + ')' if unit else ''}{' or None' if allow_none else ''}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {what}, got {value!r} ({type(value).__name__}).")
+    if not (np.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    return float(value)
+
+
 def check_weights(weights, expected="", name="weights"):
     """Return ``weights`` if it is None, ``"imagenet"`` or an existing file, else raise.
 
@@ -34,6 +69,11 @@ def check_weights(weights, expected="", name="weights"):
         raise ValueError(
             f"{name} must be a path to a .weights.h5 file{what}, 'imagenet' or None, got "
             f"{weights!r}."
+        )
+    if os.path.isdir(weights):
+        raise ValueError(
+            f"{name} is a directory: {os.fspath(weights)!r}. Pass the path of a .weights.h5 "
+            f"file{what}, 'imagenet' or None."
         )
     if not os.path.isfile(weights):
         raise ValueError(
