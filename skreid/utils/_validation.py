@@ -31,7 +31,8 @@ def check_finite(X, name, what="values"):
     for label, test in (("NaN", np.isnan), ("infinite", np.isinf)):
         bad = np.flatnonzero(test(rows).any(axis=1))
         if bad.size:
-            hint = "check the model or data that produced them" if label == "NaN" else "rescale them"
+            hint = ("check the model or data that produced them" if label == "NaN"
+                    else "rescale them")
             raise ValueError(
                 f"{name} contains {label} {what} (in {bad.size} row(s), first at row "
                 f"{int(bad[0])}); {hint}."
