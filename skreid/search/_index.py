@@ -9,6 +9,7 @@ import numpy as np
 from skreid.search import _faiss
 from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
 from skreid.search._exact import exact_search, topk_rows
+from skreid.search._index_checks import check_index_archive, load_faiss_member
 from skreid.search._rerank import check_rerank, rerank_k_reciprocal
 from skreid.utils import check_finite, read_archive, write_archive
 
@@ -268,6 +269,24 @@ class GalleryIndex:
         self._faiss = self._faiss_info = None  # faiss's HNSW cannot delete: rebuild when needed
         return int(hit.sum())
 
+    def set_backend(self, backend, faiss_params=None):
+        """Search with ``backend`` from now on (``"exact"`` or ``"faiss"``); returns ``self``.
+
+        How to honour a backend asked for when extending a saved index: ``load`` gives the
+        index its recorded backend, and ``add`` never changes it. A faiss index built with
+        other settings is dropped (rebuilt on the next search or :meth:`save`).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
+        params = _faiss.check_faiss_params(faiss_params if faiss_params is not None
+                                           else self.faiss_params)
+        if backend == "faiss":
+            _faiss.import_faiss()
+        if (backend, params) != (self.backend, self.faiss_params):
+            self.backend, self.faiss_params = backend, params
+            self._faiss = self._faiss_info = None
+        return self
+
     def check_compatible(self, n_features=None, model_fingerprint=None):
         """Raise :class:`IncompatibleIndexError` if the index was built with another model."""
         if n_features is not None and self.n_features is not None and n_features != self.n_features:
@@ -453,6 +472,7 @@ class GalleryIndex:
         arc = read_archive(path, kind=ARCHIVE_KIND, max_format_version=FORMAT_VERSION)
         meta, arrays = arc.meta, arc.arrays
         where = os.fspath(path)
+        check_index_archive(meta, arrays, arc.files, where)  # a crafted file refused by name
         try:
             index = cls(meta["metric"], backend=meta["backend"],
                         faiss_params=meta["faiss_params"],
@@ -475,11 +495,9 @@ class GalleryIndex:
         index._ids, index._has_id = arrays.get("ids"), arrays.get("has_id")
         index.cameras = arrays.get("cameras")
         if "faiss.index" in arc.files:
-            index._faiss = _faiss.deserialize(arc.files["faiss.index"])
+            index._faiss = load_faiss_member(arc.files["faiss.index"], meta["faiss_info"], n,
+                                             index.n_features, index.metric, where)
             index._faiss_info = meta["faiss_info"]
-            if index._faiss.ntotal != n:
-                raise ValueError(f"{where}: the faiss index holds {index._faiss.ntotal} vectors "
-                                 f"for {n} items; the file is damaged.")
         index.check_compatible(n_features, model_fingerprint)
         return index
 
