@@ -383,7 +383,11 @@ def apply_pixel_rule(X, fitted_range=None, *, reset=False, estimator, name="X",
     if factor == 1.0 and keep_uint8 and X.dtype == np.uint8:
         return X, fitted_range
     X = X.astype(np.float32, copy=False)
-    return (X if factor == 1.0 else X * np.float32(factor)), fitted_range
+    if factor == 1.0:
+        return X, fitted_range
+    # integers onto a [0, 1] fit: divide by 255 (bit-identical to the caller's X / 255)
+    return (X * np.float32(factor) if factor > 1 else X / np.float32(round(1 / factor))), \
+        fitted_range
 
 
 def check_batch_memory(batch_size, image_size, n_channels, *, name="image_size",
