@@ -53,6 +53,9 @@ def check_features(X, name):
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}.")
+    if np.iscomplexobj(X):
+        raise ValueError(f"{name} holds complex numbers (dtype {X.dtype}): features must be "
+                         f"real; pass np.abs({name}) or {name}.real if that is what you mean.")
     if X.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features), got an array of shape {X.shape}."
