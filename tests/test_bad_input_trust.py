@@ -606,6 +606,13 @@ ONNX_CASES = [
     ("estimator-not-text", "embedder", _onnx(meta={"estimator": 3}), META + r"estimator=3"),
     ("kind-unknown", "embedder", _onnx(meta={"kind": "detector"}),
      r"unknown exported model kind 'detector'"),
+    ("kind-a-list", "embedder", _onnx(meta={"kind": ["embedder"]}),
+     r"unknown exported model kind \['embedder'\]"),
+    ("kind-other-without-estimator", "petnet", _onnx(drop=["estimator"]),
+     META + r"estimator=None"),
+    ("versions-a-list-in-newer-file", "embedder", _onnx(meta={"format_version": 2,
+                                                               "versions": [1]}),
+     r"exported by skreid \? with metadata format 2"),
     ("kind-other", "petnet", _onnx(), r"holds a skreid\.reid\.Toy export \(kind 'embedder'\), "
                                       r"not a 'petnet'"),
     ("format-version-text", "embedder", _onnx(meta={"format_version": "one"}),

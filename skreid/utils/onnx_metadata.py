@@ -72,20 +72,21 @@ def parse_metadata(custom_metadata, path, kind=None):
         raise ValueError(f"{path!r}: the {METADATA_KEY!r} metadata is not valid skreid JSON.") \
             from None
     if version > FORMAT_VERSION:
+        versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
         raise ValueError(
-            f"{path!r} was exported by skreid {meta.get('versions', {}).get('skreid', '?')} "
+            f"{path!r} was exported by skreid {versions.get('skreid', '?')} "
             f"with metadata format {version}; this skreid reads up to {FORMAT_VERSION}. "
             f"Upgrade skreid."
         )
-    if meta.get("kind") not in KINDS:
+    if not isinstance(meta.get("kind"), str) or meta["kind"] not in KINDS:
         raise ValueError(f"{path!r}: unknown exported model kind {meta.get('kind')!r}.")
+    _check_document(meta, path)
     if kind is not None and meta["kind"] != kind:
         wanted = {"embedder": "OnnxEmbedder", "petnet": "OnnxPetNet"}[meta["kind"]]
         raise ValueError(
             f"{path!r} holds a {meta['estimator']} export (kind {meta['kind']!r}), not a "
             f"{kind!r}: load it with skreid.runtime.{wanted}."
         )
-    _check_document(meta, path)
     return meta
 
 
