@@ -2,7 +2,8 @@
 the offending argument or file, and nothing is written (no file, no fitted estimator).
 
 The cases are the defects of the adversarial audit (issue 13) and the bad inputs the other test
-modules cover one by one; the CLI's bad arguments live in tests/cli/test_cli.py.
+modules cover one by one; the CLI's bad arguments live in tests/cli/test_cli.py and the
+CLI's user errors of issue 25 in tests/_bad_input_cli.py (collected here).
 """
 
 import os
@@ -15,6 +16,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _bad_input_cli import CASES as CLI_USER_ERROR_CASES  # noqa: E402
+from _bad_input_cli import cli_models, test_cli_user_error_exits_2  # noqa: E402, F401
 from _bad_input_data import (  # noqa: E402
     jpeg_bytes,
     png_bomb,
@@ -485,7 +488,7 @@ def test_cli_bad_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys,
 def test_bad_input_case_count():
     """The size of the table (reported in the closing note of issue 13)."""
     n = len(DATA_CASES) + len(SKIPPABLE) + len(FIT_CASES) + len(CALL_CASES) + len(WARN_CASES) \
-        + len(CLI_CASES)
+        + len(CLI_CASES) + len(CLI_USER_ERROR_CASES)
     assert n >= 80, n
 
 

@@ -24,7 +24,12 @@ from _bad_input_data import (
 
 import skreid
 from skreid.metrics import cmc_curve, evaluate_reid, mean_average_precision
-from skreid.search import GalleryIndex, average_query_expansion, rerank_k_reciprocal
+from skreid.metrics.pairwise import (
+    BlockedDistances,
+    average_query_expansion,
+    rerank_k_reciprocal,
+)
+from skreid.search import GalleryIndex
 from skreid.utils import PixelScaleWarning, UnsafeArchiveError
 
 pytest.importorskip("onnxruntime")
@@ -472,75 +477,79 @@ def _truncated_faiss(tmp, indexes):
 NOT_INDEX = r"crafted\.index: not a valid gallery index \("
 INDEX_CASES = [
     ("faiss-garbage-member", _index("faiss.index", files={"faiss.index": b"garbage" * 20}),
-     ValueError, NOT_INDEX + r"the faiss member cannot be read"),
-    ("faiss-truncated-member", _truncated_faiss, ValueError, r"faiss member cannot be read"),
+     ValueError, r"crafted\.index: the faiss member is damaged \(Error in"),
+    ("faiss-truncated-member", _truncated_faiss, ValueError, r"faiss member is damaged"),
     ("faiss-empty-member", _index("faiss.index", files={"faiss.index": b""}), ValueError,
-     r"faiss member cannot be read"),
+     r"faiss member is damaged"),
     ("faiss-width-mismatch", _swap_faiss("faiss.index", "faiss6.index"), ValueError,
-     r"the faiss member holds 6-d vectors but the embeddings are 4-d"),
+     r"the faiss index holds 30 vectors of width 6 for 30 items of width 4"),
     ("faiss-metric-mismatch", _swap_faiss("faiss.index", "cosine.index"), ValueError,
-     r"does not search by the index's metric 'euclidean'"),
+     r"the faiss member does not search by the index's metric 'euclidean'"),
     ("faiss-type-mismatch", _swap_faiss("faiss.index", "ivf.index"), ValueError,
      r"the faiss member is a IndexIVFFlat, not the IndexHNSWFlat"),
     ("faiss-flat-index", _flat_faiss, ValueError, r"faiss member is a IndexFlatL2"),
     ("faiss-count-mismatch", _index("faiss.index", meta=_set("n_items", 29), arrays={
         "embeddings": RNG.rand(29, 4).astype(np.float32), "keys": np.array(
-            [f"k{i}" for i in range(29)])}), ValueError, r"holds 30 vectors for 29 items"),
+            [f"k{i}" for i in range(29)])}), ValueError,
+     r"holds 30 vectors of width 4 for 29 items"),
     ("faiss-member-in-exact-index", _index("exact.index", files={"faiss.index": b"x"}),
-     ValueError, r"a faiss member in an index with backend='exact'"),
+     ValueError, NOT_INDEX + r"the faiss member and the backend disagree"),
     ("faiss-info-missing", _index("faiss.index", meta=_set("faiss_info", None)), ValueError,
-     r"faiss_info=None does not name an 'hnsw' or 'ivf' index"),
+     NOT_INDEX + r"faiss_info None is not what skreid writes"),
     ("faiss-info-unknown-type", _index("faiss.index", meta=_set(
-        "faiss_info", {"index_type": "lsh"})), ValueError, r"does not name an 'hnsw' or 'ivf'"),
+        "faiss_info", {"index_type": "lsh"})), ValueError,
+     r"faiss_info \{'index_type': 'lsh'\} is not what skreid writes"),
     ("faiss-info-bad-efsearch", _index("faiss.index", meta=_set(
         "faiss_info", {"index_type": "hnsw", "efSearch": -1})), ValueError,
-     r"faiss_info\['efSearch'\]=-1 is not an int >= 1"),
+     NOT_INDEX + r"faiss_info \{'efSearch': -1, 'index_type': 'hnsw'\}"),
     ("ids-without-flags", _index(arrays={"has_id": None}), ValueError,
-     r"ids without has_id"),
-    ("flags-without-ids", _index(arrays={"ids": None}), ValueError, r"has_id without ids"),
+     NOT_INDEX + r"ids and has_id come together"),
+    ("flags-without-ids", _index(arrays={"ids": None}), ValueError,
+     NOT_INDEX + r"ids and has_id come together"),
     ("ids-wrong-length", _index(arrays={"ids": np.arange(3)}), ValueError,
-     r"ids must be 30 ints or strings, got shape \(3,\)"),
+     r"ids is int64 of shape \(3,\), expected 30 entries"),
     ("ids-float", _index(arrays={"ids": np.zeros(30)}), ValueError,
-     r"ids must be 30 ints or strings, got shape \(30,\) dtype float64"),
+     r"ids is float64 of shape \(30,\), expected 30 entries"),
     ("flags-not-bool", _index(arrays={"has_id": np.ones(30, int)}), ValueError,
-     r"has_id must be 30 booleans"),
+     r"has_id is int64 of shape \(30,\)"),
     ("keys-not-strings", _index(arrays={"keys": np.arange(30)}), ValueError,
-     r"keys must be 30 strings"),
+     r"keys is int64 of shape \(30,\)"),
     ("keys-duplicate", _index(arrays={"keys": np.array(["a.jpg"] * 30)}), ValueError,
-     r"its keys are not unique"),
+     NOT_INDEX + r"keys are not unique"),
     ("cameras-float", _index(arrays={"cameras": np.zeros(30)}), ValueError,
-     r"cameras must be 30 ints"),
+     r"cameras is float64 of shape \(30,\)"),
     ("embeddings-float64", _index(arrays={"embeddings": RNG.rand(30, 4)}), ValueError,
-     r"embeddings must be a 2-D float32 array, got 2-D float64"),
+     r"embeddings are float64 of shape \(30, 4\), expected float32"),
     ("embeddings-1d", _index(arrays={"embeddings": RNG.rand(30).astype(np.float32)}),
-     ValueError, r"embeddings must be a 2-D float32 array, got 1-D"),
+     ValueError, r"embeddings are float32 of shape \(30,\), expected float32 of 30 rows"),
     ("embeddings-nan", _index(arrays={"embeddings": np.full((30, 4), np.nan, np.float32)}),
      ValueError, r"its embeddings contains NaN values"),
     ("embeddings-inf", _index(arrays={"embeddings": np.full((30, 4), np.inf, np.float32)}),
      ValueError, r"its embeddings contains infinite values"),
-    ("embeddings-missing", _index(arrays={"embeddings": None}), ValueError, r"no embeddings"),
+    ("embeddings-missing", _index(arrays={"embeddings": None}), ValueError,
+     r"the embeddings member is missing"),
     ("n-items-mismatch", _index(meta=_set("n_items", 31)), ValueError,
-     r"n_items=31 but it holds 30 embeddings"),
+     r"embeddings are float32 of shape \(30, 4\), expected float32 of 31 rows"),
     ("n-features-mismatch", _index(meta=_set("n_features", 5)), ValueError,
-     r"n_features=5 but the embeddings are 4-d"),
+     r"embeddings have 4 columns, the manifest says 5"),
     ("n-features-str", _index(meta=_set("n_features", "4")), ValueError,
-     r"n_features='4'"),
+     r"n_features is '4', not an integer >= 1"),
     ("metric-unknown", _index(meta=_set("metric", "hamming")), ValueError,
      NOT_INDEX + r"metric must be one of"),
     ("backend-unknown", _index(meta=_set("backend", "annoy")), ValueError,
      NOT_INDEX + r"backend must be one of"),
     ("metric-missing", _index(meta=_del("metric")), ValueError,
-     r"'metric' is missing from the manifest"),
+     NOT_INDEX + r"metric must be one of \['euclidean', 'cosine'\], got None"),
     ("faiss-params-list", _index(meta=_set("faiss_params", [1])), ValueError,
-     r"faiss_params=\[1\] is not a JSON object"),
+     r"faiss_params must be a dict or None, got \[1\]"),
     ("faiss-params-unknown", _index(meta=_set("faiss_params", {"nope": 1})), ValueError,
      r"faiss_params: unknown parameter\(s\) \['nope'\]"),
     ("user-meta-list", _index(meta=_set("user", [1, 2])), ValueError,
-     r"its user metadata is not a JSON object"),
+     NOT_INDEX + r"'user' metadata is not a JSON object"),
     ("unknown-array-member", _index(arrays={"extra": np.zeros(3)}), ValueError,
-     r"unknown member 'extra'"),
+     r"member 'extra' \(arrays\) is not part of a skreid gallery-index file"),
     ("unknown-file-member", _index(files={"notes.txt": b"hi"}), ValueError,
-     r"unknown member 'notes\.txt'"),
+     r"member 'notes\.txt' \(files\) is not part of a skreid gallery-index file"),
 ]
 
 
@@ -550,20 +559,6 @@ def test_crafted_indexes_are_refused_by_name(tmp_path, monkeypatch, saved_indexe
                                              error, pattern):
     path = make(tmp_path, saved_indexes)
     _run_case(tmp_path, monkeypatch, lambda: GalleryIndex.load(path), error, pattern)
-
-
-def test_a_backend_asked_for_when_extending_is_honoured(tmp_path, saved_indexes):
-    pytest.importorskip("faiss")
-    index = GalleryIndex.load(saved_indexes / "exact.index")
-    assert index.backend == "exact"  # load gives the recorded backend; add never changes it
-    index.set_backend("faiss").add(RNG.rand(2, 4), ids=[1, 2], cameras=[0, 1],
-                                   keys=["new1.jpg", "new2.jpg"])
-    index.save(tmp_path / "extended.index")
-    again = GalleryIndex.load(tmp_path / "extended.index")
-    assert again.backend == "faiss" and again._faiss.ntotal == 32
-    with pytest.raises(ValueError, match=r"backend must be one of \['exact', 'faiss'\], got "
-                                         r"'annoy'"):
-        again.set_backend("annoy")
 
 
 # ------------------------------------------------------------------ crafted ONNX metadata
@@ -691,9 +686,9 @@ METRIC_CASES = [
     ("evaluate-ids-length", lambda: evaluate_reid(Q, QI[:3], G, GI), r"query_ids"),
     ("evaluate-gallery-ids-length", lambda: evaluate_reid(Q, QI, G, GI[:5]), r"gallery_ids"),
     ("evaluate-strings", lambda: evaluate_reid(np.array([["a", "b", "c"]] * 4), QI, G, GI),
-     r"query_features must hold numbers"),
+     r"query_features must hold real numbers, got dtype <U1"),
     ("evaluate-complex", lambda: evaluate_reid(Q + 1j, QI, G, GI),
-     r"query_features holds complex numbers"),
+     r"query_features must hold real numbers, got dtype complex128"),
     ("rerank-complex", lambda: rerank_k_reciprocal(Q, G + 1j), r"gallery_features must hold real"),
     ("index-complex", lambda: GalleryIndex().add(G + 1j),
      r"embeddings must be a 2-D array of numbers"),
@@ -736,12 +731,11 @@ METRIC_CASES = [
     ("index-exclusion-without-cameras", lambda: GalleryIndex().add(G).search(
         Q, 2, exclude_same_camera=True), r"exclude_same_camera=True needs query_cameras"),
     ("index-empty-search", lambda: GalleryIndex().search(Q, 1), r"k|empty"),
-    ("blocked-distances-nan", lambda: __import__("skreid.search", fromlist=["x"])
-     .BlockedDistances(_nan(Q), G, "euclidean"),
+    ("blocked-distances-nan", lambda: BlockedDistances(_nan(Q), G, "euclidean"),
      r"the query or gallery features contain NaN values \(1 row\(s\), first at row 1\)"),
-    ("blocked-distances-overflow", lambda: __import__("skreid.search", fromlist=["x"])
-     .BlockedDistances(np.full((2, 2), 1e20, np.float32), np.ones((2, 2), np.float32),
-                       "euclidean"), r"too large: their distances overflow float32"),
+    ("blocked-distances-overflow", lambda: BlockedDistances(
+        np.full((2, 2), 1e20, np.float32), np.ones((2, 2), np.float32), "euclidean"),
+     r"too large: their distances overflow float32"),
 ]
 
 
@@ -770,13 +764,13 @@ def _fetch(**kwargs):
     return lambda: fetch_oxford_pets(data_home="data", download_if_missing=False, **kwargs)
 
 
-TIMEOUT = r"timeout must be a number > 0 \(seconds\), got "
+TIMEOUT = r"timeout must be a positive number of seconds, got "
 PARAM_CASES = [
     ("connect-timeout-negative", lambda: _connect(timeout=-1)(), TIMEOUT + r"-1\."),
     ("connect-timeout-zero", lambda: _connect(timeout=0)(), TIMEOUT + r"0\."),
-    ("connect-timeout-text", lambda: _connect(timeout="10")(), TIMEOUT + r"'10' \(str\)"),
+    ("connect-timeout-text", lambda: _connect(timeout="10")(), TIMEOUT + r"'10'\."),
     ("connect-timeout-nan", lambda: _connect(timeout=float("nan"))(), TIMEOUT + r"nan"),
-    ("connect-timeout-bool", lambda: _connect(timeout=True)(), TIMEOUT + r"True \(bool\)"),
+    ("connect-timeout-bool", lambda: _connect(timeout=True)(), TIMEOUT + r"True\."),
     ("embed-timeout-negative", lambda: _embed(timeout=-1)(), TIMEOUT + r"-1\."),
     ("embed-timeout-inf", lambda: _embed(timeout=float("inf"))(), TIMEOUT + r"inf"),
     ("embed-timeout-none", lambda: _embed(timeout=None)(), TIMEOUT + r"None"),
@@ -820,10 +814,10 @@ def _embed_from(path):
 
 
 DIR_CASES = [
-    ("load-model", skreid.load, IsADirectoryError, r"given: a directory, not a skreid file"),
-    ("read-metadata", skreid.saving.read_metadata, IsADirectoryError,
-     r"given: a directory, not a skreid file"),
-    ("load-index", GalleryIndex.load, IsADirectoryError, r"given: a directory"),
+    ("load-model", skreid.load, UnsafeArchiveError, r"given: is a folder, not a skreid file"),
+    ("read-metadata", skreid.saving.read_metadata, UnsafeArchiveError,
+     r"given: is a folder, not a skreid file"),
+    ("load-index", GalleryIndex.load, UnsafeArchiveError, r"given: is a folder"),
     ("onnx-embedder", _runtime, IsADirectoryError,
      r"ONNX model path '.*given' is a directory, not a file"),
     ("read-onnx-metadata", _metadata, IsADirectoryError, r"given' is a directory"),

@@ -20,6 +20,7 @@ def _run(code):
         "import skreid",
         "import skreid.preprocessing, skreid.utils",
         "from skreid import datasets, metrics, model_selection",
+        "import skreid.metrics.pairwise",
         "from skreid.reid import PCAReID",
         "import skreid.pets",
         "import skreid.plotting",

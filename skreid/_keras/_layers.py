@@ -6,6 +6,8 @@ This module imports Keras: import it only when a Keras estimator is used.
 import keras
 from keras import ops
 
+from skreid.utils import LUMA_WEIGHTS
+
 _PACKAGE = "skreid"
 
 
@@ -72,7 +74,7 @@ class Grayscale(keras.layers.Layer):
     """RGB -> luma with ITU-R BT.601 weights (the report's grayscale), keeps a channel axis."""
 
     def call(self, inputs):
-        weights = ops.convert_to_tensor([0.299, 0.587, 0.114], dtype=inputs.dtype)
+        weights = ops.convert_to_tensor(LUMA_WEIGHTS["bt601"], dtype=inputs.dtype)
         return ops.sum(inputs * weights, axis=-1, keepdims=True)
 
     def compute_output_shape(self, input_shape):

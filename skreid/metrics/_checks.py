@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from skreid.utils import check_finite, check_labels, check_positive_int  # noqa: F401
+from skreid.utils import check_labels, check_positive_int  # noqa: F401 (re-exported)
 
 AP_MODES = ("non_interpolated", "trapezoid")
 
@@ -41,31 +41,6 @@ def check_camera_pair(query_cameras, gallery_cameras, n_query, n_gallery):
     gallery_cameras = check_labels(gallery_cameras, "gallery_cameras", n_gallery, "the gallery")
     check_comparable(query_cameras, gallery_cameras, "query_cameras", "gallery_cameras")
     return query_cameras, gallery_cameras
-
-
-def check_features(X, name):
-    """Return a 2-D float array of finite feature vectors (float32 kept, others float64)."""
-    if hasattr(X, "toarray"):
-        raise ValueError(f"{name} is a sparse matrix; pass a dense array of features.")
-    try:
-        X = np.asarray(X)
-    except Exception as exc:  # ragged lists
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}.")
-    if np.iscomplexobj(X):
-        raise ValueError(f"{name} holds complex numbers (dtype {X.dtype}): features must be "
-                         f"real; pass np.abs({name}) or {name}.real if that is what you mean.")
-    if X.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got an array of shape {X.shape}."
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}): at least one sample is needed.")
-    if X.dtype != np.float32:
-        X = X.astype(np.float64, copy=False)
-    check_finite(X, name)
-    return X
 
 
 def check_distances(distances, chunk_size, name="distances"):

@@ -12,9 +12,10 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from skreid.metrics.pairwise import check_rerank
 from skreid.search import SEARCH_METRICS, GalleryIndex
 from skreid.search import check_search_metric as check_reid_metric
-from skreid.search._rerank import check_rerank
+from skreid.utils import skip_nested_validation
 
 __all__ = ["ReIDMixin", "REID_METRICS", "check_reid_metric"]
 
@@ -36,7 +37,7 @@ class ReIDMixin:
     - A ``metric`` constructor parameter, ``"euclidean"`` or ``"cosine"``
       (see :func:`check_reid_metric`); it is read each time distances are computed.
     - Optionally a ``rerank`` parameter (None, True or a dict, see
-      :func:`skreid.search.rerank_k_reciprocal`): when set, every query x gallery distance
+      :func:`skreid.metrics.pairwise.rerank_k_reciprocal`): when set, every query x gallery distance
       is the k-reciprocal re-ranked one.
     - In ``fit(X, y, ...)``, after learning the embedding, a call to
       ``self._set_gallery_embeddings(embeddings_of_X, y, cameras)``: the training set becomes the
@@ -182,7 +183,15 @@ class ReIDMixin:
     def _distance_blocks(self, X):
         """Yield ``(rows, distances)`` blocks of the query x gallery distance matrix."""
         queries = self._gallery_queries(X)  # checks fitted first
-        yield from self.gallery_index_.distance_blocks(queries, rerank=self._rerank_params())
+        blocks = self.gallery_index_.distance_blocks(queries, rerank=self._rerank_params())
+        while True:
+            # the queries and rerank were checked here: the index and the engine trust them
+            # (entered around each step only, so the caller's code between blocks is unaffected)
+            with skip_nested_validation():
+                block = next(blocks, None)
+            if block is None:
+                return
+            yield block
 
     def _rerank_params(self):
         # getattr: estimators without (or pickled before) the rerank parameter
@@ -232,7 +241,9 @@ class ReIDMixin:
             )
         # ties in distance go to the earlier gallery image (GalleryIndex's exact search)
         queries = self._gallery_queries(X)
-        result = self.gallery_index_.search(queries, n_neighbors, rerank=self._rerank_params())
+        rerank = self._rerank_params()
+        with skip_nested_validation():
+            result = self.gallery_index_.search(queries, n_neighbors, rerank=rerank)
         return (result.distances, result.positions) if return_distance else result.positions
 
     # ----------------------------------------------------------- classification

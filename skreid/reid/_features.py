@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.utils import apply_pixel_rule, check_images
+from skreid.utils import LUMA_WEIGHTS, apply_pixel_rule, check_images
 
 __all__ = ["LOMOFeatures"]
 
@@ -214,7 +214,7 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
             joint = (q[0] * bins[1] + q[1]) * bins[2] + q[2]
             hist = _max_occurrence(joint, int(np.prod(bins)), self.cell_size)
             colour.append(hist.reshape(len(rgb), -1))
-            gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+            gray = rgb @ np.array(LUMA_WEIGHTS["bt601"], np.float32)
             for r in radii:
                 codes = _siltp_codes(gray, r, self.siltp_tau)
                 texture.append(_max_occurrence(codes, 81, self.cell_size).reshape(len(rgb), -1))

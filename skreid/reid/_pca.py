@@ -11,8 +11,9 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skreid.metrics.pairwise import check_rerank
+from skreid.preprocessing import Grayscale, ResizeImages
 from skreid.reid._base import REID_METRICS, ReIDMixin
-from skreid.search import check_rerank
 from skreid.utils import apply_pixel_rule, check_image_size, check_images
 
 __all__ = ["PCAReID"]
@@ -95,7 +96,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
         ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
@@ -194,10 +195,9 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        """What ``_parameter_constraints`` cannot express: the rerank dict, the image size."""
+        """What ``_parameter_constraints`` cannot express: the rerank dict (the image size is
+        checked where it is used, in :meth:`_as_matrix`)."""
         check_rerank(self.rerank)
-        if self.image_size is not None:
-            check_image_size(self.image_size, "image_size")
 
     def _as_matrix(self, X, reset):
         """Validate X and return the flat working matrix (resized/gray images or features)."""
@@ -217,6 +217,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                 self.input_shape_ = self.working_shape_ = self.pixel_range_ = None
             return X
         images = check_images(X, image_shape=image_shape, dtype=None)
+        size = None if self.image_size is None else check_image_size(self.image_size, "image_size")
         if self.grayscale and images.shape[3] not in (1, 3):
             raise ValueError(
                 f"grayscale=True needs 1 or 3 channels (like skreid.preprocessing.Grayscale), "
@@ -227,7 +228,6 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                                           reset=reset, estimator=self)
         if reset:
             self.pixel_range_ = fitted
-        if reset:
             self.input_shape_ = images.shape[1:]
             self.n_features_in_ = int(np.prod(self.input_shape_))
         else:
@@ -237,21 +237,12 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"X holds images of shape {images.shape[1:]}, but PCAReID was fitted on "
                     f"{'feature vectors' if self.input_shape_ is None else self.input_shape_}."
                 )
-        if self.image_size is not None:
-            from skimage.transform import resize  # slow import, only when resizing
-
-            h, w = check_image_size(self.image_size, "image_size")
-            if images.shape[1:3] != (h, w):
-                images = resize(
-                    images,
-                    (len(images), h, w, images.shape[3]),
-                    order=1,
-                    anti_aliasing=h < images.shape[1] or w < images.shape[2],
-                    preserve_range=True,
-                    mode="edge",
-                ).astype(np.float32)
-        if self.grayscale and images.shape[3] == 3:
-            images = (images @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        # the working images are made by skreid.preprocessing's transformers, so that
+        # PCAReID(image_size=..., grayscale=True) equals a Pipeline of them
+        if size is not None:
+            images = ResizeImages(size).transform(images)
+        if self.grayscale:
+            images = Grayscale().transform(images)
         if reset:
             self.working_shape_ = images.shape[1:]
         return images.reshape(len(images), -1)

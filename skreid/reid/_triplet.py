@@ -13,9 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
+from skreid.metrics.pairwise import check_rerank
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
-from skreid.search import check_rerank
 from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
 
 __all__ = ["TripletEmbedder"]
@@ -125,7 +125,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
         ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): faster for tiny problems.
     random_state : int, RandomState or None, default=None

@@ -181,6 +181,8 @@ class Decoder:
         self.arrays = arrays
         self.files = files
         self._decoded = {}
+        #: the names of the members the tree referred to
+        self.used = {"arrays": set(), "files": set()}
 
     def fail(self, path, message):
         raise UnsafeArchiveError(f"{self.where}: {path}: {message}")
@@ -201,14 +203,16 @@ class Decoder:
                       "or needs a newer skreid.")
         try:
             return method(value, path)
-        except (KeyError, TypeError, ValueError) as exc:
+        # AttributeError, IndexError: an entry of the wrong JSON type (a list for a dict, ...)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             if isinstance(exc, UnsafeArchiveError):
                 raise
             self.fail(path, f"malformed {tag!r} entry ({type(exc).__name__}: {exc}).")
 
     def _member(self, table, name, path):
         if not isinstance(name, str) or name not in table:
-            self.fail(path, f"refers to a missing member {name!r}.")
+            self.fail(path, f"refers to a missing member {name!r:.80}.")
+        self.used["arrays" if table is self.arrays else "files"].add(name)
         return table[name]
 
     def _dtype(self, text, path):

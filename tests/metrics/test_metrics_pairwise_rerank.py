@@ -1,4 +1,4 @@
-"""k-reciprocal re-ranking and alpha-QE (skreid.search), against dense references."""
+"""k-reciprocal re-ranking and alpha-QE (skreid.metrics.pairwise), against dense references."""
 
 import tracemalloc
 
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-import skreid.search._rerank as rerank_module
+import skreid.metrics.pairwise._rerank as rerank_module
 from skreid.metrics import evaluate_reid
-from skreid.search import average_query_expansion, rerank_k_reciprocal
+from skreid.metrics.pairwise import average_query_expansion, rerank_k_reciprocal
 
 
 def _problem(seed, n_query, n_gallery, dim, n_ids=None, dtype=np.float64):
@@ -34,7 +34,7 @@ def _reference(q, g, metric="euclidean", **params):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Force many distance blocks, Jaccard blocks and the sampled top-k path."""
-    monkeypatch.setattr(rerank_module, "_BLOCK_ELEMENTS", 500)
+    monkeypatch.setattr(rerank_module, "BLOCK_ELEMENTS", 500)
     monkeypatch.setattr(rerank_module, "_PAIR_BUDGET", 300)
     monkeypatch.setattr(rerank_module, "_SAMPLE_COLUMNS", 4)
 
@@ -166,7 +166,7 @@ def test_rerank_memory_is_blocked(monkeypatch):
     # 300 queries x 2,700 gallery: one dense (3,000 x 3,000) float32 matrix is 36 MB and the
     # reference holds about five; the blocked version needs the 3.2 MB result, the sparse
     # matrices and its blocks (made small here: their default sizes are ~100 MB, for speed)
-    monkeypatch.setattr(rerank_module, "_BLOCK_ELEMENTS", 2**18)
+    monkeypatch.setattr(rerank_module, "BLOCK_ELEMENTS", 2**18)
     monkeypatch.setattr(rerank_module, "_PAIR_BUDGET", 2**17)
     q, g = _problem(7, 300, 2700, 16, n_ids=250, dtype=np.float32)
     tracemalloc.start()
@@ -207,7 +207,7 @@ def test_rerank_bad_features():
 
 
 def test_check_rerank_option():
-    from skreid.search._rerank import check_rerank
+    from skreid.metrics.pairwise import check_rerank
 
     assert check_rerank(None) is None and check_rerank(False) is None
     assert check_rerank(True) == {"k1": 20, "k2": 6, "lambda_value": 0.3}
