@@ -499,6 +499,9 @@ INDEX_CASES = [
     ("faiss-info-unknown-type", _index("faiss.index", meta=_set(
         "faiss_info", {"index_type": "lsh"})), ValueError,
      r"faiss_info \{'index_type': 'lsh'\} is not what skreid writes"),
+    ("faiss-info-type-a-list", _index("faiss.index", meta=_set(
+        "faiss_info", {"index_type": ["hnsw"]})), ValueError,
+     NOT_INDEX + r"faiss_info \{'index_type': \['hnsw'\]\} is not what skreid writes"),
     ("faiss-info-bad-efsearch", _index("faiss.index", meta=_set(
         "faiss_info", {"index_type": "hnsw", "efSearch": -1})), ValueError,
      NOT_INDEX + r"faiss_info \{'efSearch': -1, 'index_type': 'hnsw'\}"),

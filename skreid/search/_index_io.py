@@ -133,8 +133,8 @@ def load_index(cls, path, *, n_features=None, model_fingerprint=None):
 
 def _load_faiss(arc, meta, index, where):
     info = meta.get("faiss_info")
-    needs = {"hnsw": "efSearch", "ivf": "nprobe"}.get(
-        info.get("index_type") if isinstance(info, dict) else None)
+    kind = info.get("index_type") if isinstance(info, dict) else None
+    needs = {"hnsw": "efSearch", "ivf": "nprobe"}.get(kind) if isinstance(kind, str) else None
     value = info.get(needs) if needs else None
     # the search parameter faiss_search passes to faiss: an int >= 1
     ok_info = isinstance(value, int) and not isinstance(value, bool) and value >= 1
