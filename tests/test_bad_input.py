@@ -26,11 +26,14 @@ from _bad_input_data import (  # noqa: E402
     write_market,
     write_pets,
 )
+from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 
 from skreid.cli import main  # noqa: E402
 from skreid.cli._common import MARKER_FILE  # noqa: E402
 from skreid.datasets import load_image_folder, load_market1501, load_oxford_pets  # noqa: E402
 from skreid.metrics import cmc_curve, evaluate_reid  # noqa: E402
+from skreid.plotting import plot_activation_maps  # noqa: E402
+from skreid.runtime import crop_detections  # noqa: E402
 from skreid.utils import PixelScaleWarning, check_images  # noqa: E402
 
 RNG = np.random.RandomState(0)
@@ -325,7 +328,13 @@ CALL_CASES = [
     ("check-images-empty", lambda: check_images(np.zeros((0, 4, 4))), ValueError, r"X is empty"),
     ("check-images-object", lambda: check_images(np.array([[["a"]]], dtype=object)),
      ValueError, r"X must hold numbers"),
-]
+    ("activation-maps-without-a-conv-backbone",
+     lambda: plot_activation_maps(_fitted_pca(), IMAGES), TypeError,
+     r"needs an estimator with an activation_maps\(X\) method.*PCAReID has none"),
+    ("detection-box-outside-the-frame",
+     lambda: crop_detections(np.zeros((20, 30, 3), np.uint8), [[0, 0, 5, 5], [40, 0, 50, 9]],
+                             (8, 4)), ValueError, r"boxes\[1\] = .*no pixel inside the 30x20"),
+] + MATCHING_CALL_CASES  # tracklets, cameras, camera normalisation
 
 
 @pytest.mark.parametrize("case, action, error, pattern", CALL_CASES,

@@ -1,17 +1,19 @@
 """The only skreid package that imports Keras (lazily): estimator base, backbones, re-ID
-networks, losses and batch samplers.
+networks, activation maps, losses and batch samplers.
 
 Importing ``skreid._keras`` itself does not import Keras; the submodules do when a Keras
 estimator is built or fitted.
 """
 
+from skreid._keras._activation import ActivationMapsMixin
 from skreid._keras._backbones import build_backbone
 from skreid._keras._base import KerasEstimatorMixin, import_keras, keras_seeded
 from skreid._keras._base import _is_keras_model as is_keras_model
 from skreid._keras._base import _register_custom_objects as register_custom_objects
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES, describe
 
-__all__ = ["BACKBONES", "LOSSES", "OPTIMIZERS", "SCHEDULES", "KerasEstimatorMixin",
+__all__ = ["ActivationMapsMixin", "BACKBONES", "LOSSES", "OPTIMIZERS", "SCHEDULES",
+           "KerasEstimatorMixin",
            "PKSampler", "RandomTripletSampler", "ExportVerificationError", "build_backbone",
            "describe", "export_kind", "import_keras", "is_keras_model", "keras_seeded",
            "register_custom_objects"]

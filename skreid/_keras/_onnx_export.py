@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import import_keras
-from skreid.utils.onnx_metadata import FORMAT_VERSION, INPUT_NAME, KINDS, METADATA_KEY
+from skreid.utils.onnx_metadata import FORMAT_VERSION, INPUT_NAME, METADATA_KEY
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402  (after import_keras, which silences TF's C++ logs)
@@ -101,7 +101,8 @@ def _inference_clone(model):
     from skreid._keras._layers import RandomErasing
 
     def call(layer, *args, **kwargs):
-        if isinstance(layer, (*_AUGMENTATION, RandomErasing)):
+        if isinstance(layer, (*_AUGMENTATION, RandomErasing)) or getattr(
+                layer, "training_only", False):  # skreid's colour augmentation, MixStyle
             return args[0]
         if isinstance(layer, keras.layers.Resizing):
             return _exportable_resize(layer, args[0])
@@ -114,9 +115,14 @@ def _inference_clone(model):
 
 
 def _embedder_function(est):
+    from skreid._keras._activation import feature_map_tensor
     from skreid._keras._reid_networks import embedding_model
 
-    net = _inference_clone(embedding_model(est.model_))
+    embedder = embedding_model(est.model_)
+    feature_map = feature_map_tensor(est.model_)  # None: the trunk returns a vector
+    if feature_map is not None:  # the activation map's feature map as a second output
+        embedder = keras.Model(embedder.input, [embedder.output, feature_map])
+    net = _inference_clone(embedder)
     flip = bool(est.flip_test) and est.input_shape_[1] > 1
     tiny = float(np.finfo(np.float32).tiny)
 
@@ -124,10 +130,18 @@ def _embedder_function(est):
         n = tf.shape(images)[0]
         x = tf.concat([images, tf.reverse(images, axis=[2])], 0) if flip else images
         emb = net(x, training=False)
+        if feature_map is not None:
+            emb, fmap = emb
+            energy = tf.reduce_sum(tf.square(fmap), axis=-1)
+            if flip:  # as ActivationMapsMixin.activation_maps(upsample=False)
+                energy = 0.5 * (energy[:n] + tf.reverse(energy[n:], axis=[2]))
         if flip:  # as TripletEmbedder._embed: sum of both unit embeddings, re-normalised
             emb = emb[:n] + emb[n:]
             emb = emb / tf.maximum(tf.norm(emb, axis=1, keepdims=True), tiny)
-        return {"embeddings": tf.identity(emb, name="embeddings")}
+        out = {"embeddings": tf.identity(emb, name="embeddings")}
+        if feature_map is not None:
+            out["activation_maps"] = tf.identity(energy, name="activation_maps")
+        return out
 
     return embed, (None, *est.input_shape_)
 
@@ -187,9 +201,12 @@ def _check_images(est, kind, X_check, n_check, rng):
     return (rng.integers(0, 256, size=(n_check, *shape)) * scale).astype(np.float32)
 
 
-def _reference_outputs(est, kind, X):
+def _reference_outputs(est, kind, X, names):
     if kind == "embedder":
-        return {"embeddings": est.transform(X)}
+        out = {"embeddings": est.transform(X)}
+        if "activation_maps" in names:
+            out["activation_maps"] = est.activation_maps(X, upsample=False)
+        return out
     proba = est.predict_mask(X, return_proba=True)
     if est.segmentation == "binary":
         proba = proba[..., None]
@@ -203,15 +220,19 @@ def _verify(model_bytes, est, kind, X, atol):
     feed = np.ascontiguousarray(X, dtype=np.float32)
     if feed.ndim == 3:
         feed = feed[..., None]
-    got = dict(zip(KINDS[kind], session.run(None, {INPUT_NAME: feed}), strict=True))
-    expected = _reference_outputs(est, kind, X)
+    names = [o.name for o in session.get_outputs()]
+    got = dict(zip(names, session.run(None, {INPUT_NAME: feed}), strict=True))
+    expected = _reference_outputs(est, kind, X, names)
     diffs = {k: float(np.max(np.abs(got[k] - np.asarray(v, np.float32)))) for k, v in
              expected.items()}
+    if "activation_maps" in diffs:  # sums of squares: their scale is the network's own
+        diffs["activation_maps"] /= max(float(np.max(expected["activation_maps"])), 1e-12)
     worst = max(diffs, key=diffs.get)
     if not diffs[worst] <= atol:
         raise ExportVerificationError(
             f"the ONNX graph's {worst} differ from {type(est).__name__}'s by up to "
-            f"{diffs[worst]:.3g} (max abs, {len(X)} images), more than atol={atol:g}; nothing "
+            f"{diffs[worst]:.3g} (max abs{', relative' if worst == 'activation_maps' else ''}, "
+            f"{len(X)} images), more than atol={atol:g}; nothing "
             f"was written. Report this with the skreid, Keras and tf2onnx versions."
         )
     if kind == "embedder":  # ranked neighbours must not change either
@@ -245,7 +266,7 @@ def _json_safe(value):
     return repr(value)
 
 
-def _metadata(est, kind, shape, opset, check):
+def _metadata(est, kind, shape, opset, check, outputs):
     import tf2onnx
 
     from skreid import __version__
@@ -269,7 +290,7 @@ def _metadata(est, kind, shape, opset, check):
             # skreid's pixel rule in the runtime (skreid.utils.onnx_metadata.fitted_pixel_range)
             "pixel_range": fitted,
         },
-        "outputs": list(KINDS[kind]),
+        "outputs": list(outputs),
         "verification": check,
     }
     if kind == "embedder":
@@ -297,16 +318,19 @@ def export_onnx(estimator, path, *, opset=DEFAULT_OPSET, atol=1e-4, X_check=None
     ----------
     estimator : TripletEmbedder, MultiTaskPetNet or FineTunedPetNet
         Fitted. A ``TripletEmbedder`` becomes ``images -> embeddings`` (its scaling,
-        resize, flip averaging and L2 normalisation in the graph, augmentation left out);
-        a pets network ``images -> (breed_proba, mask_proba)`` with ``mask_proba`` at the
-        image's size, as ``predict_proba`` / ``predict_mask(return_proba=True)``.
+        resize, flip averaging and L2 normalisation in the graph, augmentation left out),
+        plus ``activation_maps`` (its ``activation_maps(X, upsample=False)``: the energy of
+        the trunk's last feature map) unless the trunk returns a vector; a pets network
+        ``images -> (breed_proba, mask_proba)`` with ``mask_proba`` at the image's size,
+        as ``predict_proba`` / ``predict_mask(return_proba=True)``.
     path : str or path-like
         The ``.onnx`` file to write (atomically: a failed export leaves nothing behind).
     opset : int, default=17
         ONNX opset.
     atol : float, default=1e-4
-        Largest max-abs difference between the ONNX outputs and the estimator's accepted;
-        above it :class:`ExportVerificationError` is raised and nothing is written.
+        Largest max-abs difference between the ONNX outputs and the estimator's accepted
+        (for ``activation_maps``, divided by the map's largest value); above it
+        :class:`ExportVerificationError` is raised and nothing is written.
     X_check : array-like of images, optional
         Images to verify on (default: ``n_check`` random images of the fitted shape).
     n_check : int, default=4
@@ -344,7 +368,8 @@ def export_onnx(estimator, path, *, opset=DEFAULT_OPSET, atol=1e-4, X_check=None
     X = _check_images(estimator, kind, X_check, n_check, rng)
     check = _verify(model_proto.SerializeToString(), estimator, kind, X, atol)
     check.update(atol=float(atol), n_images=int(len(X)))
-    meta = _metadata(estimator, kind, shape, int(opset), check)
+    outputs = [o.name for o in model_proto.graph.output]
+    meta = _metadata(estimator, kind, shape, int(opset), check, outputs)
     flat = {METADATA_KEY: json.dumps(meta), "skreid_version": meta["versions"]["skreid"],
             "onnx_opset": str(opset), "estimator": meta["estimator"],
             "tensorflow_version": tf.__version__, "keras_version": keras.__version__,

@@ -35,9 +35,10 @@ from skreid.cli._search import (
 __all__ = ["build_index"]
 
 
-def _existing(out, fingerprint, backend=None):
-    """The index at ``out`` checked against the model (and ``backend``, when one is asked
-    for: an existing index keeps its own), or None if there is none."""
+def _existing(out, fingerprint, backend=None, camera_normalization=None):
+    """The index at ``out`` checked against the model (and ``backend`` and
+    ``camera_normalization``, when asked for: an existing index keeps its own), or None if
+    there is none."""
     from skreid.search import IncompatibleIndexError
 
     if not os.path.lexists(out):
@@ -53,6 +54,10 @@ def _existing(out, fingerprint, backend=None):
         raise CLIError(f"--backend {backend}: INDEX {out} uses the {index.backend} backend, "
                        f"which an existing index keeps; write a new index (another --out) to "
                        f"use {backend}.")
+    if camera_normalization not in (None, index.camera_normalization):
+        raise CLIError(f"--camera-normalization {camera_normalization}: INDEX {out} was built "
+                       f"with {index.camera_normalization or 'none'}, which an existing index "
+                       "keeps; write a new index (another --out) to change it.")
     return index
 
 
@@ -100,7 +105,7 @@ class _Embedder:
             self.vectors[path] = (vector, signatures[path])
 
 
-def _apply(index, plan, embedder, prune, out):
+def _apply(index, plan, embedder, prune, out, camera=None):
     """Change ``index`` as ``plan`` says; returns the counts of what changed."""
     bad = set(embedder.unreadable) | set(plan.unreadable)
     removed = list(plan.missing) if prune else []
@@ -111,7 +116,7 @@ def _apply(index, plan, embedder, prune, out):
         if not paths:
             continue
         X = np.stack([embedder.vectors[p][0] for p in paths])
-        labels = [labels_of(p) for p in paths]
+        labels = [labels_of(p, camera) for p in paths]
         kwargs = {"ids": [i for i, _ in labels], "cameras": [c for _, c in labels],
                   "signatures": [plan.signatures[p] for p in paths]}
         try:
@@ -131,7 +136,7 @@ def _apply(index, plan, embedder, prune, out):
 def build_index(model, images, out, *, model_path=None, fingerprint=None, backend=None,
                 batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
                 scheduler=None, prune=False, verify=False, lock_timeout=None,
-                scheduler_timeout=10.0):
+                scheduler_timeout=10.0, camera=None, camera_normalization=None):
     """Bring the index ``out`` up to date with ``images`` (files/folders) embedded by ``model``.
 
     ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
@@ -144,7 +149,10 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
     every image was embedded, so a failed run leaves it as it was and a concurrent run is
     merged, not lost. With ``scheduler`` (a Dask scheduler address) the workers embed the
     images (:func:`skreid.parallel.embed_images`). The folders indexed are recorded, signed
-    with this user's key, for the search page.
+    with this user's key, for the search page. ``camera`` is the camera of every image added
+    or updated (default: from its Market-1501 name); ``camera_normalization`` (None,
+    "center", "whiten") that of a new index (an existing index keeps its own, like
+    ``backend``).
     """
     if scheduler is not None and skip_unreadable:
         raise CLIError("--skip-unreadable cannot be combined with --scheduler: a worker that "
@@ -165,11 +173,12 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
         fingerprint = file_sha256(model_path)
     _check_out(out)
     empty = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend or "exact",
-                         model_fingerprint=fingerprint)
+                         model_fingerprint=fingerprint,
+                         camera_normalization=camera_normalization)
     embedder = _Embedder(model, model_path, scheduler, batch_size, progress, quiet,
                          scheduler_timeout)
     # 1. without the lock: what changed, and the embeddings of those files (the long part)
-    index = _existing(out, fingerprint, backend)
+    index = _existing(out, fingerprint, backend, camera_normalization)
     plan = (empty if index is None else index).compare_files(files, folders=folders,
                                                              verify=verify)
     todo = plan.added + plan.updated
@@ -181,7 +190,7 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
     # again and written; files that changed in between are embedded here
     try:
         with writer_lock(out, DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout):
-            index = _existing(out, fingerprint, backend)
+            index = _existing(out, fingerprint, backend, camera_normalization)
             index = empty if index is None else index
             plan = index.compare_files(files, folders=folders, verify=verify)
             embedder(plan.added + plan.updated, plan.signatures)
@@ -191,7 +200,7 @@ def build_index(model, images, out, *, model_path=None, fingerprint=None, backen
                 raise CLIError(f"{len(unreadable)} image(s) cannot be read: "
                                f"{_named(unreadable)} (the index was not changed; "
                                "--skip-unreadable leaves them out).")
-            counts = _apply(index, plan, embedder, prune, out)
+            counts = _apply(index, plan, embedder, prune, out, camera)
             changed = counts["added"] or counts["updated"] or counts["removed"] or plan.touched
             unsigned = bool(len(index)) and not set(roots) <= set(verified_roots(index.meta))
             if changed:

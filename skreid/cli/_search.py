@@ -10,6 +10,7 @@ images' absolute paths; :mod:`skreid.cli._indexing` builds and updates the index
 import hashlib
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -116,12 +117,14 @@ def list_image_files(paths, name="IMAGES", left_out=None):
     return files
 
 
-def labels_of(path):
-    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name."""
+def labels_of(path, camera=None):
+    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name;
+    ``camera``, when given, replaces the name's camera."""
     from skreid.datasets import parse_market_name
 
     parsed = parse_market_name(os.path.basename(path))
-    return parsed if parsed is not None else (None, None)
+    pid, cam = parsed if parsed is not None else (None, None)
+    return pid, cam if camera is None else camera
 
 
 class ProgressBar:
@@ -232,12 +235,16 @@ def resolve_model(index, model_path=None):
     return path
 
 
-def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False):
+def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False,
+                 camera=None, progress=print):
     """Embed the query files and search ``index``; returns the results as JSON-ready dicts.
 
     ``rerank``: k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) of the whole gallery with
-    the queries given; the distances shown are then the re-ranked ones.
+    the queries given; the distances shown are then the re-ranked ones. ``camera``: the
+    camera of every query (default: from its Market-1501 name), for the index's camera
+    normalisation and ``exclude_same_camera``.
     """
+    from skreid.metrics.pairwise import UnseenCameraWarning
     from skreid.search import IncompatibleIndexError
 
     if len(index) == 0:
@@ -248,15 +255,22 @@ def search_index(index, model, queries, *, top=10, exclude_same_camera=False, re
     X, unreadable = embed_files(model, files)
     if unreadable:
         raise CLIError(f"{len(unreadable)} query image(s) cannot be read: {_named(unreadable)}.")
-    labels = [labels_of(f) for f in files]
+    labels = [labels_of(f, camera) for f in files]
     q_ids = [i for i, _ in labels]
     q_cams = [-1 if c is None else c for _, c in labels]
     try:
         index.check_compatible(n_features=X.shape[1])
-        result = index.search(X, top, exclude_same_camera=exclude_same_camera,
-                              query_cameras=q_cams if exclude_same_camera else None,
-                              query_ids=q_ids if exclude_same_camera else None,
-                              rerank=True if rerank else None)
+        with warnings.catch_warnings(record=True) as caught:  # said as a progress line
+            warnings.simplefilter("always", UnseenCameraWarning)
+            result = index.search(X, top, exclude_same_camera=exclude_same_camera,
+                                  query_cameras=q_cams,
+                                  query_ids=q_ids if exclude_same_camera else None,
+                                  rerank=True if rerank else None)
+        for w in caught:
+            if issubclass(w.category, UnseenCameraWarning):
+                progress(f"note: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except (IncompatibleIndexError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     ids, cams = index.ids, index.cameras

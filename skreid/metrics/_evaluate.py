@@ -9,6 +9,7 @@ from skreid.metrics._checks import (
     check_labels,
     check_positive_int,
 )
+from skreid.metrics._matching import check_matching_options, matched_entries
 from skreid.metrics._ranking_engine import _evaluate_distances, _per_query_stats, _summarise
 from skreid.metrics.pairwise import (
     DISTANCE_METRICS,
@@ -52,6 +53,10 @@ def evaluate_reid(
     chunk_size=256,
     rerank=None,
     query_expansion=None,
+    camera_normalization=None,
+    query_tracklets=None,
+    gallery_tracklets=None,
+    tracklet_pooling="mean",
 ):
     """Evaluate a re-ID embedding: CMC, rank-1/5/10, mAP and mINP in one pass.
 
@@ -107,13 +112,35 @@ def evaluate_reid(
         dict of ``k``, ``alpha``, ``expand_gallery``. The expanded features are unit vectors,
         compared with ``metric`` (euclidean and cosine rank them alike). Applied before
         ``rerank`` when both are given.
+    camera_normalization : {None, "center", "whiten"} or CameraStatistics, default=None
+        Per-camera normalisation of the features before ranking
+        (:class:`skreid.metrics.pairwise.CameraStatistics`): ``"center"`` subtracts each
+        camera's mean feature, ``"whiten"`` also whitens with each camera's covariance. The
+        statistics come from the queries and the gallery together (camera ids only, no
+        identities); pass a fitted ``CameraStatistics`` to use others (e.g. fitted on
+        unlabeled crops). Needs ``query_cameras`` and ``gallery_cameras``. Applied after
+        tracklet pooling (to the pooled features, with their statistics), before
+        ``query_expansion`` and ``rerank``.
+    query_tracklets, gallery_tracklets : array-like of shape (n_queries,), (n_gallery,), \
+            default=None
+        Tracklet id of each query (gallery) image: the images of a tracklet are pooled into
+        one feature (:func:`skreid.metrics.pairwise.pool_tracklets`) and ranked as one query
+        (gallery item): set-to-set matching. Either side may be given alone. Ids name
+        tracklets within their side only; when the queries are the gallery, give them once.
+        Every image of a tracklet must have the same identity and, with cameras, the same
+        camera (else a ValueError names the tracklet): the camera rule then applies per
+        tracklet.
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        How a tracklet's features are pooled: the mean of the L2-normalised features, or their
+        element-wise maximum (see :func:`~skreid.metrics.pairwise.pool_tracklets`).
 
     Returns
     -------
     results : dict
         ``rank1``, ``rank5``, ``rank10`` (floats), ``cmc`` (ndarray of shape ``(max_rank,)``),
-        ``mAP``, ``mINP`` (floats), ``n_queries`` (queries evaluated) and ``n_skipped``
-        (queries without any true match, left out of every average).
+        ``mAP``, ``mINP`` (floats), ``n_queries`` (queries evaluated: query tracklets with
+        ``query_tracklets``) and ``n_skipped`` (queries without any true match, left out of
+        every average).
 
     Raises
     ------
@@ -161,6 +188,8 @@ def evaluate_reid(
     metric = check_metric(metric, precomputed=True, sklearn=True)
     rerank = check_rerank(rerank)
     query_expansion = check_query_expansion(query_expansion)
+    camera_normalization = check_matching_options(camera_normalization, query_tracklets,
+                                                  gallery_tracklets, tracklet_pooling, metric)
     if metric == "precomputed":
         if rerank is not None or query_expansion is not None:
             raise ValueError(
@@ -234,6 +263,11 @@ def evaluate_reid(
         raise ValueError(
             f"rerank supports metric in {list(DISTANCE_METRICS)}, got metric={metric!r}."
         )
+    queries, query_ids, query_cameras, gallery, gallery_ids, gallery_cameras = matched_entries(
+        queries, query_ids, query_cameras, gallery, gallery_ids, gallery_cameras,
+        query_is_gallery=query_is_gallery, query_tracklets=query_tracklets,
+        gallery_tracklets=gallery_tracklets, tracklet_pooling=tracklet_pooling,
+        camera_normalization=camera_normalization)
     with skip_nested_validation():  # features and options were checked above
         if query_expansion is not None:
             queries, gallery = average_query_expansion(

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skreid.metrics.pairwise import check_rerank
 from skreid.preprocessing import Grayscale, ResizeImages
-from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.reid._base import ReIDMixin
 from skreid.utils import apply_pixel_rule, check_image_size, check_images
 
 __all__ = ["PCAReID"]
@@ -97,6 +97,12 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
         :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of the gallery and query embeddings
+        (:class:`skreid.metrics.pairwise.CameraStatistics`, fitted on the gallery's cameras at
+        ``fit``/``set_gallery``): subtract each camera's mean embedding, and with
+        ``"whiten"`` whiten with its covariance. The query methods take the queries'
+        ``cameras=``; see :class:`~skreid.reid.ReIDMixin`.
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
@@ -134,7 +140,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         (:class:`~skreid.utils.PixelScaleWarning`) on [0, 1] floats after a fit on [0, 255].
     working_shape_ : tuple or None
         Image shape after resizing/grayscale; ``inverse_transform`` returns this shape.
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_
         See :class:`~skreid.reid.ReIDMixin`; the gallery is the training set until
         :meth:`set_gallery` is called.
 
@@ -155,8 +162,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left"),
                          Interval(Real, 0, 1, closed="right")],
         "whiten": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "grayscale": ["boolean"],
         "image_shape": ["array-like", None],
@@ -173,6 +179,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         whiten=False,
         metric="euclidean",
         rerank=None,
+        camera_normalization=None,
         image_size=None,
         grayscale=False,
         image_shape=None,
@@ -185,6 +192,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self.whiten = whiten
         self.metric = metric
         self.rerank = rerank
+        self.camera_normalization = camera_normalization
         self.image_size = image_size
         self.grayscale = grayscale
         self.image_shape = image_shape

@@ -11,18 +11,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreid._keras._base import KerasEstimatorMixin
+from skreid._keras import ActivationMapsMixin, KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
 from skreid.metrics.pairwise import check_rerank
-from skreid.reid._base import REID_METRICS, ReIDMixin
+from skreid.reid._base import ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
 
 __all__ = ["TripletEmbedder"]
 
 
-class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimatorMixin,
-                      BaseEstimator):
+class TripletEmbedder(ActivationMapsMixin, ReIDMixin, ClassifierMixin, TransformerMixin,
+                      KerasEstimatorMixin, BaseEstimator):
     """Re-ID embedding network trained with a triplet loss (Keras 3), sklearn-compatible.
 
     ``fit`` learns an embedding from images and identity labels; the training images become
@@ -30,14 +30,13 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     indexes unseen identities (open set); ``transform`` gives L2-normalised embeddings.
 
     The defaults are the best configuration measured on the CAB420 Market-1501 subset
-    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75) at 256x128, fine-tuned with
-    frozen BatchNorm, the whole image and four horizontal stripes as five branches, P x K
-    batches (16 x 4), batch-hard triplet loss on L2-normalised features plus a label-smoothed
-    identity loss on a BN neck per branch (heads at 10x the learning rate, BoT's recipe),
-    flip / translation / random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up
-    and cosine decay over 40 epochs on every training identity, test-time flip averaging.
-    Pass ``weights=`` a local ``.weights.h5`` file when offline. Named configurations:
-    :meth:`from_preset` (:data:`skreid.reid.TRIPLET_PRESETS`).
+    (``docs/benchmarks.rst``): MobileNetV3-Small (alpha 0.75, frozen BatchNorm) at 256x128,
+    the whole image and four horizontal stripes as five branches, P x K batches (16 x 4),
+    batch-hard triplet loss on L2-normalised features plus a label-smoothed identity loss on a
+    BN neck per branch (heads at 10x the learning rate, BoT's recipe), flip / translation /
+    random-erasing augmentation, Adam 3.5e-4 with a five-epoch warm-up and cosine decay over
+    40 epochs, test-time flip averaging. Pass ``weights=`` a local ``.weights.h5`` file when
+    offline. Named configurations: :meth:`from_preset` (:data:`~skreid.reid.TRIPLET_PRESETS`).
 
     ``warm_start=True`` / ``partial_fit`` continue with the optimizer state and learning-rate
     schedule where the previous call left them (so with ``lr_schedule="cosine"`` at its end).
@@ -93,6 +92,12 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Label smoothing of the identity loss.
     augment : bool, default=True
         Horizontal flip, random translation (10 %), random erasing; training only.
+    color_augment : float in [0, 1], default=0.0
+        Colour / exposure augmentation strength (0: none), in training with ``augment``.
+    ibn : bool, default=False
+        Registry backbones: IBN-a instance norm on half the channels up to stride 16.
+    mixstyle : float in [0, 1], default=0.0
+        Registry backbones: per-batch MixStyle probability at strides 4 and 8 (training).
     optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
     learning_rate : float, default=3.5e-4
         Backbone learning rate (the identity head gets 10 times it). Rates this high need
@@ -122,10 +127,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (embeddings are L2-normalised, so both rank alike).
     rerank : None, bool or dict, default=None
-        k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
-        ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
-        paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        k-reciprocal re-ranking of every gallery distance (True: k1=20, k2=6, lambda_value=0.3,
+        or a dict; :func:`skreid.metrics.pairwise.rerank_k_reciprocal`): multi-shot galleries.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of gallery and queries (see :class:`~skreid.reid.ReIDMixin`).
     run_eagerly : bool, default=False
         Run Keras eagerly (no graph tracing): faster for tiny problems.
     random_state : int, RandomState or None, default=None
@@ -142,7 +147,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Per-epoch losses, ``val_rank1`` and ``epoch_time``.
     identities_ : ndarray
         Training identities (order of the identity head).
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, ... :
         The gallery (see :class:`~skreid.reid.ReIDMixin`).
     input_shape_ : tuple
         Shape of one input image; ``n_features_in_`` its number of values.
@@ -166,7 +171,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
     (32, 32)
     """
 
-    _keras_transient_attrs = ("_embedder",)
+    _keras_transient_attrs = ("_embedder", "_feature_model")
 
     _parameter_constraints = {
         "architecture": [StrOptions({"seed", "resnet", *BACKBONES}), callable],
@@ -184,6 +189,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         "id_loss_weight": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "augment": ["boolean"],
+        "color_augment": [Interval(Real, 0, 1, closed="both")],
+        "ibn": ["boolean"],
+        "mixstyle": [Interval(Real, 0, 1, closed="both")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(SCHEDULES))],
@@ -195,8 +203,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "flip_test": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "run_eagerly": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -220,6 +227,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         id_loss_weight=1.0,
         label_smoothing=0.1,
         augment=True,
+        color_augment=0.0,
+        ibn=False,
+        mixstyle=0.0,
         optimizer="adam",
         learning_rate=3.5e-4,
         lr_schedule="cosine",
@@ -233,6 +243,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         flip_test=True,
         metric="euclidean",
         rerank=None,
+        camera_normalization=None,
         run_eagerly=False,
         random_state=None,
         verbose=0,
@@ -253,6 +264,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.id_loss_weight = id_loss_weight
         self.label_smoothing = label_smoothing
         self.augment = augment
+        self.color_augment = color_augment
+        self.ibn = ibn
+        self.mixstyle = mixstyle
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
@@ -266,6 +280,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.flip_test = flip_test
         self.metric = metric
         self.rerank = rerank
+        self.camera_normalization = camera_normalization
         self.run_eagerly = run_eagerly
         self.random_state = random_state
         self.verbose = verbose
@@ -273,8 +288,7 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """Estimator with a named configuration of :data:`skreid.reid.TRIPLET_PRESETS`, then
-        overrides."""
+        """Estimator with a named configuration of :data:`TRIPLET_PRESETS`, then overrides."""
         if name not in TRIPLET_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRIPLET_PRESETS)}, got {name!r}.")
         return cls(**{**TRIPLET_PRESETS[name], **overrides})
@@ -376,9 +390,10 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             embedding_dim=self.embedding_dim, weights=self.weights,
             image_size=None if self.image_size is None else check_image_size(self.image_size),
             grayscale=self.grayscale, input_scale=self.input_scale_, augment=self.augment,
-            pooling=self.pooling,
-            frozen_stride=self.frozen_stride, last_stride=self.last_stride,
-            n_parts=self.n_parts,
+            pooling=self.pooling, frozen_stride=self.frozen_stride,
+            last_stride=self.last_stride, n_parts=self.n_parts,
+            color_augment=self.color_augment, ibn=self.ibn, mixstyle=self.mixstyle,
+            calibration_images=X[:: max(1, len(X) // 256)],
         )
 
     def _train(self, X, y, epochs, cameras=None):
@@ -387,26 +402,12 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         return train_triplet(self, X, y, epochs, cameras=cameras)
 
     # --------------------------------------------------------------- inference
-    def _embed_once(self, X):
-        if getattr(self, "_embedder", None) is None:
-            from skreid._keras._reid_networks import embedding_model
-
-            self._embedder = embedding_model(self.model_)
-        if self.run_eagerly:  # no predict-function tracing for tiny problems
-            out = [np.asarray(self._embedder(X[i : i + 256], training=False))
-                   for i in range(0, len(X), 256)]
-            return np.concatenate(out).astype(np.float32, copy=False)
-        out = self._embedder.predict(X, batch_size=256, verbose=0)
-        return np.asarray(out, dtype=np.float32)
-
     def _embed(self, X):
-        emb = self._embed_once(X)
-        if self.flip_test and X.shape[2] > 1:
-            # mean of the image's and its mirror's unit embeddings, back on the unit sphere
-            emb = emb + self._embed_once(np.ascontiguousarray(X[:, :, ::-1]))
-            norm = np.linalg.norm(emb, axis=1, keepdims=True)
-            emb = emb / np.maximum(norm, np.finfo(np.float32).tiny)
-        return emb.astype(np.float32, copy=False)
+        from skreid._keras._reid_networks import embed_images, embedding_model
+
+        if getattr(self, "_embedder", None) is None:
+            self._embedder = embedding_model(self.model_)
+        return embed_images(self._embedder, X, flip=self.flip_test, eager=self.run_eagerly)
 
     def transform(self, X):
         """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``."""

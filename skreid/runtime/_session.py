@@ -7,6 +7,7 @@ from skreid.utils import apply_pixel_rule, check_images
 from skreid.utils.onnx_metadata import (
     INPUT_NAME,
     KINDS,
+    OPTIONAL_OUTPUTS,
     check_onnx_path,
     fitted_pixel_range,
     parse_metadata,
@@ -60,11 +61,14 @@ def load_session(path, kind=None, providers=None, n_threads=None):
         )
     inputs = session.get_inputs()
     outputs = [o.name for o in session.get_outputs()]
-    if [i.name for i in inputs] != [INPUT_NAME] or outputs != list(KINDS[meta["kind"]]):
+    required, optional = KINDS[meta["kind"]], OPTIONAL_OUTPUTS[meta["kind"]]
+    if ([i.name for i in inputs] != [INPUT_NAME] or not set(required) <= set(outputs)
+            or not set(outputs) <= {*required, *optional} or len(set(outputs)) != len(outputs)):
+        also = f" (and optionally {list(optional)})" if optional else ""
         raise ValueError(
-            f"{path!r}: expected one input {INPUT_NAME!r} and outputs "
-            f"{list(KINDS[meta['kind']])}, found inputs {[i.name for i in inputs]} and outputs "
-            f"{outputs}; the file was changed after skreid exported it."
+            f"{path!r}: expected one input {INPUT_NAME!r} and outputs {list(required)}{also}, "
+            f"found inputs {[i.name for i in inputs]} and outputs {outputs}; the file was "
+            f"changed after skreid exported it."
         )
     return session, meta
 
@@ -107,11 +111,12 @@ def check_runtime_images(X, meta, path, name="X"):
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def run_batches(session, X, batch_size):
-    """Run ``session`` on ``X`` by batches; a list with one concatenated array per output."""
+def run_batches(session, X, batch_size, outputs=None):
+    """Run ``session`` on ``X`` by batches; a list with one concatenated array per output
+    (those named in ``outputs``, in that order; default: all, in the graph's order)."""
     outs = None
     for start in range(0, len(X), batch_size):
-        res = session.run(None, {INPUT_NAME: X[start:start + batch_size]})
+        res = session.run(outputs, {INPUT_NAME: X[start:start + batch_size]})
         outs = [[r] for r in res] if outs is None else [o + [r] for o, r in zip(outs, res,
                                                                                    strict=True)]
     return [np.concatenate(o) for o in outs]

@@ -11,6 +11,7 @@ from skreid.metrics.pairwise import (
     rerank_k_reciprocal,
 )
 from skreid.search import _faiss
+from skreid.search._entries import EntriesMixin, EntryState
 from skreid.search._exact import exact_search, topk_rows
 from skreid.search._index_io import load_index, save_index
 from skreid.search._items import (
@@ -45,7 +46,7 @@ class SearchResult(NamedTuple):
     keys: np.ndarray | None
 
 
-class GalleryIndex:
+class GalleryIndex(EntriesMixin):
     """A gallery of embeddings with identities, cameras and keys, searched exactly or by faiss.
 
     Parameters
@@ -67,6 +68,10 @@ class GalleryIndex:
         Identifies the model that made the embeddings (e.g. the SHA-256 of its file); saved
         with the index so that :meth:`load` and :meth:`check_compatible` can refuse queries
         embedded by another model.
+    camera_normalization : {None, "center", "whiten"}, default=None
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        Per-camera normalised search (statistics saved with the index) and how
+        ``add(..., tracklets=)`` pools a tracklet's crops: :mod:`skreid.search._entries`.
 
     Attributes
     ----------
@@ -98,7 +103,7 @@ class GalleryIndex:
     """
 
     def __init__(self, metric="euclidean", *, backend="exact", faiss_params=None,
-                 model_fingerprint=None):
+                 model_fingerprint=None, camera_normalization=None, tracklet_pooling="mean"):
         self.metric = check_search_metric(metric)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
@@ -117,6 +122,7 @@ class GalleryIndex:
         self._ids = self._has_id = None
         self.cameras = None
         self._faiss = self._faiss_info = None
+        self._entries = EntryState(camera_normalization, tracklet_pooling)  # see _entries.py
 
     @classmethod
     def _from_embeddings(cls, embeddings, metric):
@@ -160,7 +166,8 @@ class GalleryIndex:
             )
         return X
 
-    def add(self, embeddings, *, ids=None, cameras=None, keys=None, signatures=None):
+    def add(self, embeddings, *, ids=None, cameras=None, keys=None, signatures=None,
+            tracklets=None):
         """Append items; returns ``self``.
 
         Parameters
@@ -176,8 +183,12 @@ class GalleryIndex:
         signatures : sequence of str, optional
             What each key's source was when embedded (:func:`file_signature` of an image
             file), so that :meth:`compare_files` can tell a changed file; needs keys.
+        tracklets : array-like of shape (n,), optional
+            Tracklet id of each crop: one entry per tracklet, keyed ``str(tracklet)``.
         """
         X = self._check_embeddings(embeddings, "embeddings")
+        if self._entries.check_mode(len(self), tracklets, keys):  # crops of tracklets
+            return self._add_tracklets(X, ids, cameras, tracklets)
         n, n_old = len(X), len(self)
         cols = new_columns(self, n, ids=ids, cameras=cameras, keys=keys, signatures=signatures)
         # nothing above modified the index: a refused add leaves it as it was
@@ -195,6 +206,7 @@ class GalleryIndex:
         self._ids, self._has_id = merged["ids"], merged["has_id"]
         if self._faiss is not None:
             self._faiss.add(X)
+        self._entries.changed(self)
         return self
 
     def update(self, keys, embeddings=None, *, ids=None, cameras=None, signatures=None):
@@ -205,6 +217,7 @@ class GalleryIndex:
         """
         pos = positions_of(self, keys, "updated", unique=True)
         X = None if embeddings is None else self._check_embeddings(embeddings, "embeddings")
+        self._entries.check_update(X, cameras)
         if X is not None and len(X) != len(pos):
             raise ValueError(f"{len(X)} embeddings for {len(pos)} keys.")
         cols = new_columns(self, len(pos), ids=ids, cameras=cameras, signatures=signatures,
@@ -220,6 +233,7 @@ class GalleryIndex:
             self._faiss = self._faiss_info = None  # rebuilt when needed
         for name, value in columns.items():
             setattr(self, f"_{name}" if name in ("ids", "has_id") else name, value)
+        self._entries.changed(self)
         return self
 
     def remove(self, keys):
@@ -238,6 +252,7 @@ class GalleryIndex:
             self.cameras = self.cameras[keep]
         if self.signatures is not None:
             self.signatures = self.signatures[keep]
+        self._entries.keep(keep, self)
         self._faiss = self._faiss_info = None  # faiss's HNSW cannot delete: rebuild when needed
         return int(hit.sum())
 
@@ -263,22 +278,23 @@ class GalleryIndex:
             )
 
     # -------------------------------------------------------------------- search
-    def distances(self, queries):
+    def distances(self, queries, *, query_cameras=None):
         """A :class:`~skreid.search.BlockedDistances` of ``queries`` against the gallery."""
         Q = self._check_embeddings(queries, "queries")
         if self.n_features is None:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
-        return BlockedDistances(Q, self.embeddings, self.metric, gallery_sq_norms=self._sq_norms,
+        Q, E, sq_norms = self._entries.searched(self, Q, query_cameras)
+        return BlockedDistances(Q, E, self.metric, gallery_sq_norms=sq_norms,
                                 gallery_normalized=True)
 
-    def distance_blocks(self, queries, *, rerank=None):
+    def distance_blocks(self, queries, *, rerank=None, query_cameras=None):
         """Yield ``(rows, distances)``: blocks of the full query x gallery distance matrix.
 
         ``rerank`` (None, True or a dict of k1, k2, lambda_value): the k-reciprocal re-ranked
         distances instead, computed for all queries at once (see :meth:`search`).
         """
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
+        blocked = self.distances(queries, query_cameras=query_cameras)
         if params is None:
             yield from blocked.row_blocks()
             return
@@ -289,7 +305,7 @@ class GalleryIndex:
             yield rows, reranked[rows]
 
     def _reranked(self, blocked, params):
-        return rerank_k_reciprocal(blocked.queries, self.embeddings, metric=self.metric,
+        return rerank_k_reciprocal(blocked.queries, blocked.gallery, metric=self.metric,
                                    **params).astype(blocked.queries.dtype, copy=False)
 
     def search(self, queries, k=10, *, exclude_same_camera=False, query_cameras=None,
@@ -324,7 +340,7 @@ class GalleryIndex:
         """
         k = check_k(k, len(self))
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
+        blocked = self.distances(queries, query_cameras=query_cameras)
         groups = exclusion(self, blocked.n_queries, exclude_same_camera, query_cameras,
                            query_ids)
         if params is not None:
@@ -352,8 +368,8 @@ class GalleryIndex:
         if len(self) == 0:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
         if self._faiss is None:
-            self._faiss, self._faiss_info = _faiss.build_faiss(self.embeddings, self.metric,
-                                                               self.faiss_params)
+            self._faiss, self._faiss_info = _faiss.build_faiss(  # camera-normalised if asked
+                self._entries.searched(self)[1], self.metric, self.faiss_params)
         return self
 
     # ----------------------------------------------------------------- save/load
@@ -397,6 +413,7 @@ class GalleryIndex:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_entries", EntryState())  # pickled before tracklets existed
         if isinstance(state.get("_faiss"), bytes):
             state["_faiss"] = _faiss.deserialize(state["_faiss"])
         self.__dict__.update(state)

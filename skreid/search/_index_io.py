@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from skreid.search import _faiss
+from skreid.search._entries import ENTRY_ARRAYS, EntryState
 from skreid.utils import (
     DEFAULT_LOCK_TIMEOUT,
     UnsafeArchiveError,
@@ -26,8 +27,9 @@ from skreid.utils import (
 __all__ = ["save_index", "load_index", "ARCHIVE_KIND", "FORMAT_VERSION"]
 
 ARCHIVE_KIND = "gallery-index"
-FORMAT_VERSION = 1
-ARRAYS = ("embeddings", "keys", "ids", "has_id", "cameras", "signatures")
+#: 2: tracklets and camera statistics (:mod:`skreid.search._entries`), written only when used
+FORMAT_VERSION = 2
+ARRAYS = ("embeddings", "keys", "ids", "has_id", "cameras", "signatures", *ENTRY_ARRAYS)
 FILES = ("faiss.index",)
 # the per-item arrays and the dtype kinds each may have
 _ITEM_KINDS = {"keys": "U", "ids": "iuU", "has_id": "b", "cameras": "iu", "signatures": "U"}
@@ -52,7 +54,10 @@ def save_index(index, path, *, overwrite=False, lock_timeout=DEFAULT_LOCK_TIMEOU
             "faiss_params": index.faiss_params, "faiss_info": index._faiss_info,
             "model_fingerprint": index.model_fingerprint, "n_features": index.n_features,
             "n_items": len(index), "user": index.meta}
-    write_archive(path, kind=ARCHIVE_KIND, format_version=FORMAT_VERSION, meta=meta,
+    extra_meta, extra_arrays = index._entries.to_archive(index.embeddings, index.cameras)
+    meta.update(extra_meta)
+    arrays.update(extra_arrays)
+    write_archive(path, kind=ARCHIVE_KIND, format_version=2 if extra_meta else 1, meta=meta,
                   arrays=arrays, files=files, overwrite=overwrite, lock_timeout=lock_timeout)
 
 
@@ -108,6 +113,8 @@ def load_index(cls, path, *, n_features=None, model_fingerprint=None):
         user = meta.get("user") or {}
         if not isinstance(user, dict):
             raise ValueError("'user' metadata is not a JSON object")
+        n = arrays["embeddings"].shape[0]
+        entries = EntryState.from_archive(meta, arrays, n, arrays["embeddings"].shape[1])
     except ImportError as exc:  # backend="faiss" without faiss installed
         raise ImportError(f"{where}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -125,6 +132,7 @@ def load_index(cls, path, *, n_features=None, model_fingerprint=None):
     if index.cameras is not None:
         index.cameras = index.cameras.astype(np.int64, copy=False)
     index.signatures = arrays.get("signatures")
+    index._entries = entries
     if "faiss.index" in arc.files:
         index._faiss, index._faiss_info = _load_faiss(arc, meta, index, where)
     index.check_compatible(n_features, model_fingerprint)

@@ -20,6 +20,7 @@ from skreid.utils._files import (
     remove_stale_temporaries,
     writer_lock,
 )
+from skreid.utils._maps import resize_bilinear
 from skreid.utils._npy import load_npy_bytes
 from skreid.utils._pixels import (
     PixelScaleWarning,
@@ -78,4 +79,5 @@ __all__ = [
     "open_regular",
     "remove_stale_temporaries",
     "writer_lock",
+    "resize_bilinear",
 ]

@@ -12,17 +12,23 @@ import os
 
 import numpy as np
 
-__all__ = ["METADATA_KEY", "FORMAT_VERSION", "KINDS", "INPUT_NAME", "check_onnx_path",
-           "parse_metadata", "fitted_pixel_range"]
+__all__ = ["METADATA_KEY", "FORMAT_VERSION", "KINDS", "OPTIONAL_OUTPUTS", "INPUT_NAME",
+           "check_onnx_path", "parse_metadata", "fitted_pixel_range"]
 
 #: the metadata_props key holding skreid's JSON document
 METADATA_KEY = "skreid"
 #: version of that document's layout; a newer one is refused by older runtimes
-FORMAT_VERSION = 1
-#: estimator kind -> the ONNX graph's outputs, in order
+#: (2: an embedder graph may have the ``activation_maps`` output)
+FORMAT_VERSION = 2
+#: estimator kind -> the outputs every graph of that kind has
 KINDS = {
     "embedder": ("embeddings",),
     "petnet": ("breed_proba", "mask_proba"),
+}
+#: estimator kind -> outputs a graph of that kind may have besides (format 2 on)
+OPTIONAL_OUTPUTS = {
+    "embedder": ("activation_maps",),
+    "petnet": (),
 }
 #: name of the single image input of every exported graph
 INPUT_NAME = "images"

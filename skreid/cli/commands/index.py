@@ -13,12 +13,15 @@ bring it up to date: new images are added, images whose content changed since th
 indexed (size or time, then SHA-256) are re-embedded, unchanged ones are skipped, and indexed
 images of the folders named that no longer exist are reported (removed with --prune).
 Market-1501 file names (0002_c1s1_000451_03.jpg) give each image its identity and camera;
-other names give none. The index records MODEL's path and SHA-256, which skreid search uses to
-embed the queries; an index built with another model is refused. INDEX is replaced atomically,
-only once every image was embedded: a failed run leaves it as it was. Runs writing the same
-INDEX at once take turns and each one's images are kept. The index also records the folders
-indexed, signed with a key only this user on this machine has: skreid search shows gallery
-images only from those folders."""
+other names give none (--camera N gives every image of the run camera N). With
+--camera-normalization the index searches camera-normalised embeddings: each camera's mean
+(and covariance) estimated from the index's images, taken out of them and of the queries.
+The index records MODEL's path and SHA-256, which skreid search uses to embed the queries; an
+index built with another model is refused. INDEX is replaced atomically, only once every image
+was embedded: a failed run leaves it as it was. Runs writing the same INDEX at once take turns
+and each one's images are kept. The index also records the folders indexed, signed with a key
+only this user on this machine has: skreid search shows gallery images only from those
+folders."""
 
 
 def add_parser(subparsers):
@@ -32,6 +35,13 @@ def add_parser(subparsers):
     index.add_argument("--backend", choices=("exact", "faiss"),
                        help="search backend of a new index (default: exact; faiss needs "
                             "skreid[search]); an existing index keeps its own")
+    index.add_argument("--camera", type=int, metavar="N",
+                       help="camera id (>= 0) of every image of this run, instead of the "
+                            "camera in its Market-1501 name (e.g. one folder per camera)")
+    index.add_argument("--camera-normalization", choices=("center", "whiten"),
+                       help="a new index searches per-camera normalised embeddings: each "
+                            "camera's mean subtracted (center), and its covariance aligned "
+                            "with the shared one (whiten); statistics saved with the index")
     index.add_argument("--batch-size", type=int_range(1), default=64, metavar="N",
                        help="images decoded and embedded at a time (default: 64)")
     index.add_argument("--skip-unreadable", action="store_true",
@@ -63,6 +73,8 @@ def run(args, progress):
     if not args.lock_timeout >= 0 or args.lock_timeout == float("inf"):
         raise CLIError(f"--lock-timeout must be a number of seconds >= 0, got "
                        f"{args.lock_timeout}.")
+    if args.camera is not None and args.camera < 0:
+        raise CLIError(f"--camera must be a camera id >= 0, got {args.camera}.")
     if args.backend == "faiss":
         require("faiss", "--backend faiss")
     if args.scheduler is not None:
@@ -85,7 +97,8 @@ def run(args, progress):
                           batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
                           progress=progress, quiet=args.quiet, scheduler=args.scheduler,
                           prune=args.prune, verify=args.verify, lock_timeout=args.lock_timeout,
-                          scheduler_timeout=args.scheduler_timeout)
+                          scheduler_timeout=args.scheduler_timeout, camera=args.camera,
+                          camera_normalization=args.camera_normalization)
     return {"command": "index", **summary}
 
 

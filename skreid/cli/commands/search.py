@@ -10,7 +10,10 @@ Embed each QUERY_IMAGE with the index's model and print its --top nearest galler
 (key, distance, identity, camera); write results.json and index.html (each query beside its
 ranked crops, framed green/red when identities are known, images embedded so the page works
 offline) into --out. The page reads gallery images only from the folders that the index
-records as indexed by you on this machine; others appear by name, without an image."""
+records as indexed by you on this machine; others appear by name, without an image. A query's
+camera comes from its Market-1501 name, or --camera: an index built with
+--camera-normalization normalises each query with its camera's statistics (the global ones
+for an unknown camera, or one the index never saw)."""
 
 
 def add_parser(subparsers):
@@ -29,6 +32,9 @@ def add_parser(subparsers):
     search.add_argument("--exclude-same-camera", action="store_true",
                         help="with Market-1501 names: leave out the query identity's images "
                              "from the query's camera (the evaluation protocol)")
+    search.add_argument("--camera", type=int, metavar="N",
+                        help="camera id (>= 0) of every query, instead of the camera in its "
+                             "Market-1501 name")
     search.add_argument("--model", metavar="MODEL",
                         help="the index's model file, if it moved since indexing")
     search.add_argument("--out", default="skreid-search", metavar="DIR",
@@ -42,6 +48,8 @@ def run(args, progress):
     from skreid.cli._search import _load_index, load_model, resolve_model, search_index
     from skreid.cli.report import search_page
 
+    if args.camera is not None and args.camera < 0:
+        raise CLIError(f"--camera must be a camera id >= 0, got {args.camera}.")
     index = _load_index(args.index)
     if len(index) == 0:
         raise CLIError(f"INDEX {args.index}: the index is empty; add images with skreid index.")
@@ -54,10 +62,12 @@ def run(args, progress):
         progress(f"loading the model {model_path}")
         model = load_model(model_path)
         results = search_index(index, model, args.queries, top=args.top,
-                               exclude_same_camera=args.exclude_same_camera, rerank=args.rerank)
+                               exclude_same_camera=args.exclude_same_camera, rerank=args.rerank,
+                               camera=args.camera, progress=progress)
         out = {"command": "search", "index": os.path.abspath(args.index), "model": model_path,
                "top": args.top, "rerank": bool(args.rerank), "metric": index.metric,
-               "backend": index.backend, "gallery_size": len(index), "queries": results}
+               "backend": index.backend, "gallery_size": len(index),
+               "camera_normalization": index.camera_normalization, "queries": results}
         folder.write_json("results.json", jsonable(out))
         # gallery thumbnails only from the folders this user indexed here (never from any
         # path an index names: it may come from someone else)

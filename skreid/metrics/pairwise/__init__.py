@@ -14,10 +14,21 @@ and so the re-ID estimators' ``kneighbors``/``predict``.
 - :func:`average_query_expansion`: alpha-QE (Radenovic et al., TPAMI 2018);
   :func:`check_query_expansion` validates ``query_expansion=``.
 - :data:`DISTANCE_METRICS` and :func:`check_metric`: the metric names, listed once.
+- :class:`CameraStatistics` and :func:`camera_normalize`: per-camera centring or whitening of
+  embeddings (camera ids only, no labels), the ``camera_normalization=`` option of skreid.
+- :func:`pool_tracklets`: one feature per tracklet (the mean or maximum of the L2-normalised
+  crops, optionally weighted), the ``tracklet_pooling=`` option of skreid.
 
 Pure NumPy/SciPy/scikit-learn: importing it never imports Keras or TensorFlow.
 """
 
+from skreid.metrics.pairwise._camera import (
+    CAMERA_NORMALIZATIONS,
+    CameraStatistics,
+    UnseenCameraWarning,
+    camera_normalize,
+    check_camera_normalization,
+)
 from skreid.metrics.pairwise._distances import (
     BlockedDistances,
     l2_normalize,
@@ -30,6 +41,13 @@ from skreid.metrics.pairwise._query_expansion import (
     check_query_expansion,
 )
 from skreid.metrics.pairwise._rerank import RERANK_DEFAULTS, check_rerank, rerank_k_reciprocal
+from skreid.metrics.pairwise._tracklets import (
+    TRACKLET_POOLINGS,
+    check_tracklet_pooling,
+    check_tracklets,
+    pool_tracklets,
+    tracklet_values,
+)
 from skreid.metrics.pairwise._validation import (
     BLOCK_ELEMENTS,
     DISTANCE_METRICS,
@@ -40,6 +58,16 @@ from skreid.metrics.pairwise._validation import (
 __all__ = [
     "BLOCK_ELEMENTS",
     "BlockedDistances",
+    "CAMERA_NORMALIZATIONS",
+    "CameraStatistics",
+    "TRACKLET_POOLINGS",
+    "UnseenCameraWarning",
+    "camera_normalize",
+    "check_camera_normalization",
+    "check_tracklet_pooling",
+    "check_tracklets",
+    "pool_tracklets",
+    "tracklet_values",
     "DISTANCE_METRICS",
     "QE_DEFAULTS",
     "RERANK_DEFAULTS",
