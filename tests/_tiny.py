@@ -6,7 +6,7 @@ def tiny_triplet(**params):
     split, no augmentation, one epoch of small batches."""
     from skreid.reid import TripletEmbedder
 
-    base = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
+    base = dict(backbone="seed", image_size=None, weights=None, epochs=1, batch_size=8,
                 images_per_identity=2, validation_fraction=0.0, augment=False,
                 run_eagerly=True, random_state=0)
     return TripletEmbedder(**{**base, **params})
@@ -27,7 +27,7 @@ def tiny_style_triplet(folder, **params):
     path = os.path.join(folder, "random_mobilenet.weights.h5")
     if not os.path.exists(path):
         mobilenet_v3_small((64, 32, 3)).save_weights(path)
-    base = dict(architecture="mobilenet_v3_small", weights=path, image_size=None, epochs=1,
+    base = dict(backbone="mobilenet_v3_small", weights=path, image_size=None, epochs=1,
                 batch_size=8, images_per_identity=2, validation_fraction=0.0,
                 color_augment=1.0, ibn=True, mixstyle=0.5, random_state=0)
     return TripletEmbedder(**{**base, **params})

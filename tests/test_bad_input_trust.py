@@ -91,7 +91,7 @@ def _lomo(**params):
 def _triplet(**params):
     from _tiny import tiny_triplet
 
-    return tiny_triplet(**{"batch_size": 4, "flip_test": False, **params})
+    return tiny_triplet(**{"batch_size": 4, "test_time_flip": False, **params})
 
 
 def _multitask(**params):

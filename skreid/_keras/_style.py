@@ -29,7 +29,7 @@ def style_layer_positions(name, ibn=False, mixstyle=0.0):
     positions = {}
     if ibn:
         if not spec.instance_norm_layers:
-            raise ValueError(f"ibn=True is not available for architecture={name!r} (no "
+            raise ValueError(f"ibn=True is not available for backbone={name!r} (no "
                              f"instance-normalisation positions registered); use ibn=False.")
         positions.update(dict.fromkeys(spec.instance_norm_layers, "ibn"))
     if mixstyle:

@@ -112,6 +112,8 @@ def fetch_oxford_pets(
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it downloads about 800 MB.
+
     >>> from skreid.datasets import fetch_oxford_pets
     >>> pets = fetch_oxford_pets(image_size=(128, 128))  # doctest: +SKIP
     >>> pets.images.shape  # doctest: +SKIP

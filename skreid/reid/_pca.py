@@ -133,6 +133,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Linear map applied after PCA (the LDA scalings, XQDA or KISSME square-root metric).
     input_shape_ : tuple or None
         Image shape seen in fit (None for feature vectors).
+    n_features_in_ : int
+        Values per sample seen in fit (pixels of an image, or features).
     pixel_range_ : float or None
         Pixel scale of the training images under skreid's rule (255.0 or 1.0, see
         :func:`skreid.utils.pixel_range`; None for feature vectors). ``transform`` reads

@@ -127,6 +127,8 @@ def read_onnx_metadata(path):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs an exported file.
+
     >>> from skreid.runtime import read_onnx_metadata  # doctest: +SKIP
     >>> read_onnx_metadata("embedder.onnx")["estimator"]  # doctest: +SKIP
     'skreid.reid.TripletEmbedder'

@@ -25,7 +25,7 @@ from skreid.saving._registry import (
     entry_for_object,
     parameter_problem,
 )
-from skreid.utils import UnsafeArchiveError
+from skreid.utils import UnsafeArchiveError, migrate_renamed_params
 
 TAG = "__skreid__"
 # dtype kinds a .npy holds without pickle: bool, ints, floats, complex, str, bytes, dates
@@ -283,6 +283,8 @@ class Decoder:
         params = {}
         for key, item in value["params"].items():
             params[key] = self.decode(item, f"{here}.{key}")
+        # a file written before a parameter was renamed loads under the new name
+        params = migrate_renamed_params(cls, params)
         try:
             obj = cls(**params)
         except TypeError as exc:

@@ -1,6 +1,7 @@
 """Shared helpers for skreid: input validation (images, labels, feature matrices, the luma
 weights of grayscale conversion), estimator discovery (:func:`all_estimators`), the safe
-archive format and safe file writing (atomic, one writer at a time, no debris)."""
+archive format and safe file writing (atomic, one writer at a time, no debris), renamed
+estimator parameters (:func:`renamed_param`)."""
 
 from skreid.utils._archive import (
     SafeArchive,
@@ -10,6 +11,7 @@ from skreid.utils._archive import (
     read_archive,
     write_archive,
 )
+from skreid.utils._deprecation import DEPRECATED, migrate_renamed_params, renamed_param
 from skreid.utils._discovery import all_estimators
 from skreid.utils._files import (
     DEFAULT_LOCK_TIMEOUT,
@@ -46,7 +48,10 @@ from skreid.utils._validation import (
 )
 
 __all__ = [
+    "DEPRECATED",
     "all_estimators",
+    "migrate_renamed_params",
+    "renamed_param",
     "check_features",
     "check_images",
     "check_image_input",

@@ -203,15 +203,8 @@ def check_image_size(size, name="image_size"):
     return height, width
 
 
-def check_images(
-    X,
-    *,
-    image_shape=None,
-    allow_flat=True,
-    ensure_finite=True,
-    dtype=np.float32,
-    name="X",
-):
+def check_images(X, *, image_shape=None, allow_flat=True, ensure_finite=True, dtype=np.float32,
+                 name="X"):
     """Validate a batch of images and return it as a 4-D ``(n, height, width, channels)`` array.
 
     Parameters
@@ -314,8 +307,10 @@ MAX_BATCH_BYTES = 1 << 30
 
 def check_batch_memory(batch_size, image_size, n_channels, *, name="image_size",
                        limit=MAX_BATCH_BYTES):
-    """Raise ValueError when one float32 batch at ``image_size`` would exceed ``limit`` bytes."""
-    h, w = check_image_size(image_size, name)
+    """Raise ValueError when one float32 batch at ``image_size`` would exceed ``limit`` bytes
+    (a checked size, :func:`check_image_size`'s tuple of positive ints, is not checked again)."""
+    checked = type(image_size) is tuple and [type(v) for v in image_size] == [int, int]
+    h, w = image_size if checked and min(image_size) > 0 else check_image_size(image_size, name)
     need = int(batch_size) * h * w * int(n_channels) * 4
     if need > limit:
         raise ValueError(

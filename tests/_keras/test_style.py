@@ -154,5 +154,5 @@ def test_ibn_needs_registered_positions(monkeypatch):
     from skreid._keras._registry import Backbone
 
     monkeypatch.setitem(BACKBONES, "bare", Backbone("MobileNetV3Small", "no IBN positions"))
-    with pytest.raises(ValueError, match="ibn=True is not available for architecture='bare'"):
+    with pytest.raises(ValueError, match="ibn=True is not available for backbone='bare'"):
         style_layer_positions("bare", ibn=True)
