@@ -843,3 +843,26 @@ def test_case_count():
         len(SAVE_CASES) + len(INDEX_CASES) + len(ONNX_CASES) + len(METRIC_CASES) + \
         len(PARAM_CASES) + len(DIR_CASES)
     assert n >= 200, n
+
+
+def test_exports_fitted_on_01_floats_run_like_their_estimator(tmp_path):
+    """A pets network and an embedder fitted on [0, 1] floats: their exports record
+    pixel_range 1.0, and the runtime reads uint8 and [0, 1] images as the estimator does
+    (a pets export of a [0, 1] fit failed its own verification before issue 25)."""
+    pytest.importorskip("tf2onnx")
+    from skreid import export_onnx
+    from skreid.runtime import OnnxEmbedder, OnnxPetNet
+
+    pets = _multitask().fit(IMAGES / 255.0, BREEDS)
+    triplet = _triplet().fit(IMAGES / 255.0, IDS)
+    for est, cls, method in ((pets, OnnxPetNet, "predict_proba"),
+                             (triplet, OnnxEmbedder, "transform")):
+        path = tmp_path / f"{type(est).__name__}.onnx"
+        meta = export_onnx(est, path)
+        assert meta["input"]["pixel_range"] == 1.0
+        runtime = cls(path).fit()
+        for X in (IMAGES, IMAGES / 255.0):
+            np.testing.assert_allclose(getattr(runtime, method)(X), getattr(est, method)(X),
+                                       atol=1e-4)
+        with pytest.raises(ValueError, match=r"fitted on float pixels in \[0, 1\]"):
+            getattr(runtime, method)(IMAGES.astype(np.float32))
