@@ -219,6 +219,8 @@ class KerasEstimatorMixin:
 
     #: attribute names dropped when pickling (caches rebuilt lazily from ``model_``)
     _keras_transient_attrs = ()
+    #: private state restored by skreid.load (the seed continued training derives from)
+    _saved_state_attrs = ("_seed_",)
 
     # ---------------------------------------------------------------- public API
     def fit(self, X, y=None, **fit_params):

@@ -153,7 +153,7 @@ def embedder_graph(model, input_shape, *, flip, reference, input_scale=1.0, meta
 
 
 def petnet_graph(model, n_channels, *, network_channels, flip, image_size, reference,
-                 metadata=None):
+                 input_scale=1.0, metadata=None):
     """``images -> (breed_proba, mask_proba)`` of a :mod:`skreid._keras._pet_networks`
     network, the mask resized back to the input's size (as ``predict_mask``).
 
@@ -172,13 +172,17 @@ def petnet_graph(model, n_channels, *, network_channels, flip, image_size, refer
     reference : callable
         ``(X, names) -> {name: array}``: the estimator's own ``"breed_proba"`` and
         ``"mask_proba"``.
+    input_scale : float, default=1.0
+        Factor bringing the images to the network's [0, 255]: 255 for a network fitted on
+        [0, 1] floats (as the estimator's ``_pixels``).
     metadata : dict, optional
         Facts for the file's metadata.
     """
     repeat = n_channels == 1 and network_channels == 3
 
     def predict(images):
-        x = tf.concat([images] * 3, axis=-1) if repeat else images
+        x = images * float(input_scale) if input_scale != 1.0 else images
+        x = tf.concat([x] * 3, axis=-1) if repeat else x
         out = model(x, training=False)
         breed, mask = out["breed"], out["mask"]
         if flip:
@@ -194,5 +198,5 @@ def petnet_graph(model, n_channels, *, network_channels, flip, image_size, refer
     return InferenceGraph(
         kind="petnet", function=predict, input_shape=(None, None, None, n_channels),
         reference=reference, check_shape=(h + h // 4 + 1, max(1, w - w // 4), n_channels),
-        metadata=dict(metadata or {}),
+        input_scale=float(input_scale), metadata=dict(metadata or {}),
     )

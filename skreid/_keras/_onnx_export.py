@@ -123,6 +123,9 @@ def _metadata(est, graph, opset, check, outputs):
             "shape": list(graph.input_shape),
             "scale": ("pixels in [0, 1] (the fit data's range; the graph multiplies by 255)"
                       if graph.input_scale != 1.0 else "pixels in [0, 255]"),
+            # the fitted scale, for skreid's pixel rule in the runtime (None: feature vectors)
+            # (skreid.utils.onnx_metadata.fitted_pixel_range)
+            "pixel_range": _json_safe(getattr(est, "pixel_range_", None)),
         },
         "outputs": list(outputs),
         "verification": check,

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreid.pets._targets import PetTargetsMixin
-from skreid.utils import check_batch_memory, check_images, match_pixel_range, pixel_range
+from skreid.utils import apply_pixel_rule, check_batch_memory, check_images
 
 #: constraints of the parameters both pets estimators have
 PET_CONSTRAINTS = {
@@ -175,15 +175,11 @@ class PetNetMixin(PetTargetsMixin):
             if reset:
                 self.pixel_range_ = None
             return X.astype(np.float32, copy=False)
+        X, fitted = apply_pixel_rule(X, getattr(self, "pixel_range_", None) or 255.0,
+                                     reset=reset, estimator=self)
         if reset:
-            self.pixel_range_ = fitted = pixel_range(X)
-            factor = 1.0
-        else:
-            fitted = getattr(self, "pixel_range_", None) or 255.0
-            factor = match_pixel_range(X, fitted, estimator=self)
-        factor *= 255.0 / fitted
-        X = X.astype(np.float32, copy=False)
-        return X if factor == 1.0 else X * np.float32(factor)
+            self.pixel_range_ = fitted
+        return X if fitted == 255.0 else X * np.float32(255.0 / fitted)
 
     def _prepare(self, X):
         check_is_fitted(self, "model_")
@@ -267,7 +263,8 @@ class PetNetMixin(PetTargetsMixin):
         flip = self._test_time_flip()
         return petnet_graph(
             self.model_, self.n_channels_in_, network_channels=self._network_channels(),
-            flip=flip, image_size=self._image_size(), reference=reference, metadata={
+            flip=flip, image_size=self._image_size(), reference=reference,
+            input_scale=255.0 / (self.pixel_range_ or 255.0), metadata={
                 "image_size": list(self._image_size()), "segmentation": self.segmentation,
                 "classes": self.classes_.tolist(),
                 "classes_dtype": None if self.classes_.dtype == object

@@ -125,6 +125,8 @@ class FineTunedPetNet(
     (3, 432)
     """
 
+    #: the training stage (frozen backbone or fine-tuning), restored by skreid.load
+    _saved_state_attrs = ("_stage",)
     _parameter_constraints = {
         **PET_CONSTRAINTS,
         "weights": [str, os.PathLike, None],

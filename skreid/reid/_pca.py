@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skreid.metrics.pairwise import check_rerank
 from skreid.preprocessing import Grayscale, ResizeImages
 from skreid.reid._base import ReIDMixin
-from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
+from skreid.utils import apply_pixel_rule, check_image_size, check_images
 
 __all__ = ["PCAReID"]
 
@@ -234,16 +234,10 @@ camera_statistics_
                 f"got images of shape {images.shape[1:]}."
             )
         # skreid's pixel-scale rule (skreid.utils.pixel_range), the same in fit and transform
+        images, fitted = apply_pixel_rule(images, getattr(self, "pixel_range_", None),
+                                          reset=reset, estimator=self)
         if reset:
-            self.pixel_range_ = pixel_range(images)
-            factor = 1.0
-        else:
-            factor = match_pixel_range(images, getattr(self, "pixel_range_", None),
-                                       estimator=self)
-        images = images.astype(np.float32, copy=False)
-        if factor != 1.0:
-            images = images * np.float32(factor)
-        if reset:
+            self.pixel_range_ = fitted
             self.input_shape_ = images.shape[1:]
             self.n_features_in_ = int(np.prod(self.input_shape_))
         else:

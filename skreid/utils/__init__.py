@@ -24,21 +24,26 @@ from skreid.utils._files import (
 )
 from skreid.utils._maps import resize_bilinear
 from skreid.utils._npy import load_npy_bytes
+from skreid.utils._pixels import (
+    PixelScaleWarning,
+    apply_pixel_rule,
+    check_image_input,
+    match_pixel_range,
+    pixel_range,
+)
 from skreid.utils._validation import (
     LUMA_WEIGHTS,
     MAX_BATCH_BYTES,
-    PixelScaleWarning,
     check_batch_memory,
     check_features,
-    check_image_input,
+    check_finite,
     check_image_size,
     check_images,
     check_labels,
     check_positive_int,
+    check_positive_number,
     check_weights,
-    match_pixel_range,
     nested_validation_skipped,
-    pixel_range,
     skip_nested_validation,
 )
 
@@ -53,9 +58,12 @@ __all__ = [
     "check_image_size",
     "check_labels",
     "check_positive_int",
+    "check_finite",
+    "check_positive_number",
     "check_weights",
     "check_batch_memory",
     "pixel_range",
+    "apply_pixel_rule",
     "skip_nested_validation",
     "nested_validation_skipped",
     "match_pixel_range",
