@@ -97,7 +97,9 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     input_shape_ : tuple of int
-        ``(height, width, 3)`` of the fitted images; ``n_features_in_`` its size.
+        ``(height, width, 3)`` of the fitted images.
+    n_features_in_ : int
+        Number of input values per image (the product of ``input_shape_``).
     n_features_out_ : int
         Length of the feature vector.
     pixel_range_ : float
