@@ -55,6 +55,13 @@ class ResizeImages(_ImageTransformer):
     anti_aliasing : bool, default=True
         Gaussian pre-filter when shrinking, so small details don't alias.
 
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
+
     Examples
     --------
     >>> import numpy as np
@@ -107,6 +114,13 @@ class Grayscale(_ImageTransformer):
     keep_dims : bool, default=True
         Keep the trailing channel axis (``(n, h, w, 1)``) instead of ``(n, h, w)``.
 
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
+
     Images that already have one channel pass through unchanged.
     """
 
@@ -150,6 +164,13 @@ class Grayscale(_ImageTransformer):
 
 class FlattenImages(_ImageTransformer):
     """Flatten images to vectors of ``h * w * c`` features; ``inverse_transform`` reshapes back.
+
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
 
     Examples
     --------

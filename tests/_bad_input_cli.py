@@ -81,7 +81,7 @@ def cli_models(tmp_path_factory):
     models["unfitted"] = str(root / "unfitted.skreid")
     skreid.save(TripletEmbedder(), models["unfitted"])
     models["triplet"] = str(root / "triplet.skreid")
-    triplet = TripletEmbedder(architecture="seed", weights=None, image_size=None, epochs=1,
+    triplet = TripletEmbedder(backbone="seed", weights=None, image_size=None, epochs=1,
                               batch_size=4, images_per_identity=2, validation_fraction=0.0,
                               random_state=0).fit(images, ids)
     skreid.save(triplet, models["triplet"])

@@ -222,7 +222,7 @@ def _pca(**params):
 def _triplet(**params):
     from skreid.reid import TripletEmbedder
 
-    base = dict(architecture="seed", weights=None, image_size=None, epochs=1, batch_size=4,
+    base = dict(backbone="seed", weights=None, image_size=None, epochs=1, batch_size=4,
                 images_per_identity=2, validation_fraction=0.0, random_state=0)
     return TripletEmbedder(**{**base, **params})
 
@@ -505,7 +505,7 @@ def test_bad_input_case_count():
 @pytest.fixture(scope="module")
 def fitted_keras():
     """A tiny TripletEmbedder and MultiTaskPetNet fitted on uint8 images (one epoch each)."""
-    triplet = _triplet(flip_test=False, run_eagerly=True).fit(IMAGES, IDS)
+    triplet = _triplet(test_time_flip=False, run_eagerly=True).fit(IMAGES, IDS)
     pets = _multitask(epochs=1).fit(IMAGES, IDS % 2)
     return triplet, pets
 
@@ -528,7 +528,7 @@ def test_keras_01_floats_after_a_uint8_fit_warn(fitted_keras, which):
 
 @pytest.mark.parametrize("which", ["triplet", "pets"])
 def test_keras_reads_uint8_the_same_after_a_fit_on_01_floats(which):
-    est = (_triplet(flip_test=False, run_eagerly=True) if which == "triplet"
+    est = (_triplet(test_time_flip=False, run_eagerly=True) if which == "triplet"
            else _multitask(epochs=1))
     est.fit(IMAGES / 255.0, IDS if which == "triplet" else IDS % 2)
     assert est.pixel_range_ == 1.0

@@ -53,9 +53,9 @@ def rank1(model, images):
 models = {}
 for name, images in [("clean", people.images), ("with strips", with_strips)]:
     models[name] = TripletEmbedder(
-        architecture="resnet", weights=None, image_size=(128, 64), n_parts=0, epochs=6,
+        backbone="resnet", weights=None, image_size=(128, 64), n_parts=0, epochs=6,
         batch_size=32, images_per_identity=4, learning_rate=1e-3, warmup_epochs=1,
-        flip_test=False, random_state=0).fit(images[train], people.person_ids[train])
+        test_time_flip=False, random_state=0).fit(images[train], people.person_ids[train])
 
 for name, images in [("clean", people.images), ("with strips", with_strips)]:
     maps = models[name].activation_maps(images[~train])

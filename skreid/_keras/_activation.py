@@ -13,7 +13,7 @@ Keras is imported only when a map is computed (the networks exist only then).
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.utils import resize_bilinear
+from skreid.utils import renamed_param, resize_bilinear
 
 __all__ = ["ActivationMapsMixin", "feature_map_tensor"]
 
@@ -23,7 +23,7 @@ def feature_map_tensor(model):
 
     The input of the global pooling layer ``"pool"`` (registry backbones, ``"resnet"``, a
     callable returning a map) or of the seed branch's ``Flatten``; ``None`` when the trunk
-    returns a vector (a callable architecture), which has no spatial map.
+    returns a vector (a callable backbone), which has no spatial map.
     """
     layers = {layer.name: layer for layer in model.layers}
     tensor = None
@@ -40,8 +40,8 @@ def feature_map_tensor(model):
 class ActivationMapsMixin:
     """``activation_maps(X)`` for a Keras re-ID estimator built by ``build_reid_network``.
 
-    Uses the estimator's ``model_``, ``_read_images`` (its input rule), ``flip_test`` and
-    ``run_eagerly``. The inference sub-model is cached in ``_feature_model``, which the
+    Uses the estimator's ``model_``, ``_read_images`` (its input rule), ``_test_time_flip()``
+    and ``run_eagerly``. The inference sub-model is cached in ``_feature_model``, which the
     estimator must list in ``_keras_transient_attrs`` (rebuilt after unpickling).
     """
 
@@ -55,8 +55,9 @@ class ActivationMapsMixin:
         tensor = feature_map_tensor(self.model_)
         if tensor is None:
             raise ValueError(
-                f"{type(self).__name__}(architecture={self.architecture!r}) has no spatial "
-                f"feature map (its trunk returns a vector), so it has no activation maps. "
+                f"{type(self).__name__}(backbone={renamed_param(self, 'backbone')!r}) has no "
+                f"spatial feature map (its trunk returns a vector), so it has no activation "
+                f"maps. "
                 f"They need a trunk that returns a (batch, height, width, channels) map: a "
                 f"registry backbone, 'resnet', 'seed' or such a callable."
             )
@@ -67,7 +68,9 @@ class ActivationMapsMixin:
         return model
 
     def _energy(self, model, X):
-        if getattr(self, "run_eagerly", False):  # no predict-function tracing
+        from skreid._keras._base import resolve_run_eagerly
+
+        if resolve_run_eagerly(self.run_eagerly, -(-len(X) // 64)):  # no predict tracing
             out = [np.asarray(model(X[i:i + 64], training=False))
                    for i in range(0, len(X), 64)]
             return np.concatenate(out).astype(np.float32, copy=False)
@@ -78,7 +81,7 @@ class ActivationMapsMixin:
 
         For each image, the sum over channels of the squared activations of the feature map
         that the global pooling reads (the last one before the embedding). With
-        ``flip_test``, as for the embeddings, the mean of the image's map and its mirror
+        ``test_time_flip``, as for the embeddings, the mean of the image's map and its mirror
         image's map mirrored back.
 
         Parameters
@@ -99,13 +102,13 @@ class ActivationMapsMixin:
         Raises
         ------
         ValueError
-            The trunk returns a vector (a callable architecture): it has no spatial map.
+            The trunk returns a vector (a callable backbone): it has no spatial map.
         """
         check_is_fitted(self, "model_")
         X = self._read_images(X, reset=False)
         model = self._feature_map_model()
         maps = self._energy(model, X)
-        if getattr(self, "flip_test", False) and X.shape[2] > 1:
+        if self._test_time_flip() and X.shape[2] > 1:
             mirrored = self._energy(model, np.ascontiguousarray(X[:, :, ::-1]))
             maps = 0.5 * (maps + mirrored[:, :, ::-1])
         maps = maps.astype(np.float32, copy=False)

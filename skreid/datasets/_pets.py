@@ -104,6 +104,8 @@ def load_oxford_pets(root, image_size=(224, 224), *, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the Oxford-IIIT Pet folder on disk.
+
     >>> from skreid.datasets import load_oxford_pets
     >>> pets = load_oxford_pets("oxford-iiit-pet", image_size=(128, 128))  # doctest: +SKIP
     >>> pets.breed_names[pets.breeds[0]], pets.has_mask.mean()  # doctest: +SKIP

@@ -51,6 +51,8 @@ class TensorFlowThreads(WorkerPlugin):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs a running Dask scheduler.
+
     >>> from distributed import Client  # doctest: +SKIP
     >>> from skreid.parallel import TensorFlowThreads  # doctest: +SKIP
     >>> client = Client("tcp://scheduler:8786")  # doctest: +SKIP

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from skreid.utils import check_positive_number
+
 __all__ = ["EmbeddedImages", "check_scheduler_address", "embed_images", "load_model_file"]
 
 # per process: models loaded from files (one load per worker, reused by every task) and one
@@ -50,6 +52,9 @@ def load_model_file(path):
     import skreid
     from skreid.utils.tf_threads import tensorflow_thread_count
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Model file {path!r} is a directory: pass the model file "
+                                f"(a .skreid file or an .onnx export).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
     if path.lower().endswith(".onnx"):
@@ -134,12 +139,9 @@ def _embed_chunk(paths, model, per_batch, image_size):
 
 
 def check_timeout(timeout, name="timeout"):
-    """``timeout`` as a float: a finite number of seconds > 0, else a ValueError naming it."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer,
-                                                             np.floating)) \
-            or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {timeout!r}.")
-    return float(timeout)
+    """``timeout`` as a float: a finite number of seconds > 0, else a ValueError naming it
+    (:func:`skreid.utils.check_positive_number`, the check of every numeric parameter)."""
+    return check_positive_number(timeout, name, unit="seconds")
 
 
 # scheme://host:port (or host:port) as Dask writes TCP scheduler addresses; checked before

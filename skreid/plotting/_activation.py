@@ -105,7 +105,7 @@ def plot_activation_maps(estimator, images, *, labels=None, n_images=8, n_cols=8
     >>> from skreid.reid import TripletEmbedder
     >>> people = make_people(n_identities=4, n_images_per_identity=4,
     ...                      image_shape=(32, 16, 3), random_state=0)
-    >>> est = TripletEmbedder(architecture="seed", image_size=None, epochs=1, batch_size=8,
+    >>> est = TripletEmbedder(backbone="seed", image_size=None, epochs=1, batch_size=8,
     ...                       images_per_identity=2, random_state=0)
     >>> fig = plot_activation_maps(est.fit(people.images, people.person_ids),
     ...                            people.images, labels=people.person_ids, n_images=4)

@@ -90,6 +90,8 @@ class ReIDMixin:
     :func:`~sklearn.utils.multiclass.type_of_target` instead of ``check_classification_targets``.
     """
 
+    #: private state the gallery keeps beside its fitted attributes (restored by skreid.load)
+    _saved_state_attrs = ("_gallery_codes", "_gallery_metric", "_gallery_order", "_class_starts")
     #: the constraints of the matching parameters, for the estimators' _parameter_constraints
     _reid_parameter_constraints = {
         "metric": [StrOptions(set(REID_METRICS))],

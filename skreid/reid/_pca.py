@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skreid.metrics.pairwise import check_rerank
 from skreid.preprocessing import Grayscale, ResizeImages
 from skreid.reid._base import ReIDMixin
-from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
+from skreid.utils import apply_pixel_rule, check_image_size, check_images
 
 __all__ = ["PCAReID"]
 
@@ -133,6 +133,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Linear map applied after PCA (the LDA scalings, XQDA or KISSME square-root metric).
     input_shape_ : tuple or None
         Image shape seen in fit (None for feature vectors).
+    n_features_in_ : int
+        Values per sample seen in fit (pixels of an image, or features).
     pixel_range_ : float or None
         Pixel scale of the training images under skreid's rule (255.0 or 1.0, see
         :func:`skreid.utils.pixel_range`; None for feature vectors). ``transform`` reads
@@ -232,16 +234,10 @@ camera_statistics_
                 f"got images of shape {images.shape[1:]}."
             )
         # skreid's pixel-scale rule (skreid.utils.pixel_range), the same in fit and transform
+        images, fitted = apply_pixel_rule(images, getattr(self, "pixel_range_", None),
+                                          reset=reset, estimator=self)
         if reset:
-            self.pixel_range_ = pixel_range(images)
-            factor = 1.0
-        else:
-            factor = match_pixel_range(images, getattr(self, "pixel_range_", None),
-                                       estimator=self)
-        images = images.astype(np.float32, copy=False)
-        if factor != 1.0:
-            images = images * np.float32(factor)
-        if reset:
+            self.pixel_range_ = fitted
             self.input_shape_ = images.shape[1:]
             self.n_features_in_ = int(np.prod(self.input_shape_))
         else:

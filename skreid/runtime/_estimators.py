@@ -101,6 +101,9 @@ camera_statistics_ :
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs an exported file (exporting takes
+    TensorFlow and tf2onnx; ``tests/runtime`` does it).
+
     >>> from skreid.runtime import OnnxEmbedder  # doctest: +SKIP
     >>> emb = OnnxEmbedder("embedder.onnx").fit()  # doctest: +SKIP
     >>> emb.set_gallery(gallery_images, gallery_ids).predict(query_images)  # doctest: +SKIP

@@ -46,6 +46,8 @@ def import_faiss():
 
 def check_faiss_params(params):
     """Defaults updated with ``params``; unknown names are refused."""
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"faiss_params must be a dict or None, got {params!r:.80}.")
     params = dict(params or {})
     unknown = sorted(set(params) - set(FAISS_DEFAULTS))
     if unknown:

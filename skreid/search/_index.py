@@ -24,7 +24,7 @@ from skreid.search._items import (
 )
 from skreid.search._metrics import check_search_metric
 from skreid.search._sources import compare_files
-from skreid.utils import DEFAULT_LOCK_TIMEOUT
+from skreid.utils import DEFAULT_LOCK_TIMEOUT, check_finite
 
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
 
@@ -158,8 +158,7 @@ class GalleryIndex(EntriesMixin):
             raise ValueError(f"{name} must be a 2-D array of numbers, got shape {X.shape} "
                              f"and dtype {X.dtype}.")
         X = X.astype(np.float32, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
+        check_finite(X, name)
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise IncompatibleIndexError(
                 f"{name} have {X.shape[1]} features but the index holds {self.n_features}-d "

@@ -19,6 +19,7 @@ from skreid.search._entries import ENTRY_ARRAYS, EntryState
 from skreid.utils import (
     DEFAULT_LOCK_TIMEOUT,
     UnsafeArchiveError,
+    check_finite,
     read_archive,
     write_archive,
 )
@@ -80,8 +81,7 @@ def _check_arrays(meta, arrays, has_faiss):
         d = _int(meta, "n_features", low=1)
         if emb.shape[1] != d:
             raise ValueError(f"embeddings have {emb.shape[1]} columns, the manifest says {d}")
-        if not np.isfinite(emb).all():
-            raise ValueError("embeddings contain NaN or infinite values")
+        check_finite(emb, "its embeddings")
     elif meta.get("n_features") is not None:
         _int(meta, "n_features", low=1)
     for name, kinds in _ITEM_KINDS.items():
@@ -141,9 +141,11 @@ def load_index(cls, path, *, n_features=None, model_fingerprint=None):
 
 def _load_faiss(arc, meta, index, where):
     info = meta.get("faiss_info")
-    ok_info = isinstance(info, dict) and (
-        (info.get("index_type") == "hnsw" and isinstance(info.get("efSearch"), int))
-        or (info.get("index_type") == "ivf" and isinstance(info.get("nprobe"), int)))
+    kind = info.get("index_type") if isinstance(info, dict) else None
+    needs = {"hnsw": "efSearch", "ivf": "nprobe"}.get(kind) if isinstance(kind, str) else None
+    value = info.get(needs) if needs else None
+    # the search parameter faiss_search passes to faiss: an int >= 1
+    ok_info = isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if not ok_info:
         raise UnsafeArchiveError(f"{where}: not a valid gallery index (faiss_info "
                                  f"{info!r:.80} is not what skreid writes).")
@@ -156,4 +158,16 @@ def _load_faiss(arc, meta, index, where):
         raise UnsafeArchiveError(
             f"{where}: the faiss index holds {found.ntotal} vectors of width {found.d} for "
             f"{len(index)} items of width {index.n_features}; the file is damaged.")
+    # the search reads it as the type faiss_info records, with the index's metric
+    faiss = _faiss.import_faiss()
+    expected = {"hnsw": faiss.IndexHNSWFlat, "ivf": faiss.IndexIVFFlat}[info["index_type"]]
+    if not isinstance(found, expected):
+        raise UnsafeArchiveError(
+            f"{where}: the faiss member is a {type(found).__name__}, not the "
+            f"{expected.__name__} its faiss_info records; the file is damaged.")
+    metric = faiss.METRIC_INNER_PRODUCT if index.metric == "cosine" else faiss.METRIC_L2
+    if found.metric_type != metric:
+        raise UnsafeArchiveError(
+            f"{where}: the faiss member does not search by the index's metric "
+            f"{index.metric!r}; the file is damaged.")
     return found, info

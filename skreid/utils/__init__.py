@@ -1,6 +1,7 @@
 """Shared helpers for skreid: input validation (images, labels, feature matrices, the luma
 weights of grayscale conversion), estimator discovery (:func:`all_estimators`), the safe
-archive format and safe file writing (atomic, one writer at a time, no debris)."""
+archive format and safe file writing (atomic, one writer at a time, no debris), renamed
+estimator parameters (:func:`renamed_param`)."""
 
 from skreid.utils._archive import (
     SafeArchive,
@@ -10,6 +11,7 @@ from skreid.utils._archive import (
     read_archive,
     write_archive,
 )
+from skreid.utils._deprecation import DEPRECATED, migrate_renamed_params, renamed_param
 from skreid.utils._discovery import all_estimators
 from skreid.utils._files import (
     DEFAULT_LOCK_TIMEOUT,
@@ -22,35 +24,46 @@ from skreid.utils._files import (
 )
 from skreid.utils._maps import resize_bilinear
 from skreid.utils._npy import load_npy_bytes
+from skreid.utils._pixels import (
+    PixelScaleWarning,
+    apply_pixel_rule,
+    check_image_input,
+    match_pixel_range,
+    pixel_range,
+)
 from skreid.utils._validation import (
     LUMA_WEIGHTS,
     MAX_BATCH_BYTES,
-    PixelScaleWarning,
     check_batch_memory,
     check_features,
-    check_image_input,
+    check_finite,
     check_image_size,
     check_images,
     check_labels,
     check_positive_int,
+    check_positive_number,
     check_weights,
-    match_pixel_range,
     nested_validation_skipped,
-    pixel_range,
     skip_nested_validation,
 )
 
 __all__ = [
+    "DEPRECATED",
     "all_estimators",
+    "migrate_renamed_params",
+    "renamed_param",
     "check_features",
     "check_images",
     "check_image_input",
     "check_image_size",
     "check_labels",
     "check_positive_int",
+    "check_finite",
+    "check_positive_number",
     "check_weights",
     "check_batch_memory",
     "pixel_range",
+    "apply_pixel_rule",
     "skip_nested_validation",
     "nested_validation_skipped",
     "match_pixel_range",

@@ -31,7 +31,7 @@ def people():
 @pytest.fixture(scope="module")
 def seed(people):
     """Seed branch with flip averaging, augmentation and an in-graph resize 32x16 -> 48x24."""
-    est = tiny_triplet(image_size=(48, 24), flip_test=True, augment=True)
+    est = tiny_triplet(image_size=(48, 24), test_time_flip=True, augment=True)
     return est.fit(people.images, people.person_ids)
 
 
@@ -45,12 +45,12 @@ def _reference_energy(est, X):
 
 def test_maps_are_the_energy_of_the_last_feature_map(seed, people):
     X = people.images[:5]
-    est = seed.set_params(flip_test=False)
+    est = seed.set_params(test_time_flip=False)
     try:
         raw = est.activation_maps(X, upsample=False)
         maps = est.activation_maps(X)
     finally:
-        est.set_params(flip_test=True)
+        est.set_params(test_time_flip=True)
     # seed branch at 48x24: two 2x2 max-pools -> a 12x6 grid of 32 channels
     assert raw.shape == (5, 12, 6) and raw.dtype == np.float32
     np.testing.assert_allclose(raw, _reference_energy(est, X), rtol=1e-5, atol=1e-6)
@@ -89,7 +89,7 @@ def test_maps_survive_pickling_saving_and_refit(seed, people, tmp_path):
 
 def test_resnet_trunk_and_vector_trunk(people):
     X = people.images[:2]
-    resnet = tiny_triplet(architecture="resnet", n_parts=2, flip_test=False)
+    resnet = tiny_triplet(backbone="resnet", n_parts=2, test_time_flip=False)
     resnet.fit(people.images, people.person_ids)
     assert resnet.activation_maps(X, upsample=False).shape == (2, 2, 1)  # stride 16
     assert resnet.activation_maps(X).shape == (2, 32, 16)
@@ -97,8 +97,8 @@ def test_resnet_trunk_and_vector_trunk(people):
     def vector_trunk(x):
         return keras.layers.Dense(8)(keras.layers.GlobalAveragePooling2D()(x))
 
-    flat = tiny_triplet(architecture=vector_trunk).fit(people.images, people.person_ids)
-    with pytest.raises(ValueError, match=r"TripletEmbedder\(architecture=<function .*"
+    flat = tiny_triplet(backbone=vector_trunk).fit(people.images, people.person_ids)
+    with pytest.raises(ValueError, match=r"TripletEmbedder\(backbone=<function .*"
                                          r"has no spatial feature map.*registry backbone"):
         flat.activation_maps(X)
     with pytest.raises(ValueError, match="has no spatial feature map"):

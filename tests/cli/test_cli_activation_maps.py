@@ -37,7 +37,7 @@ def test_reid_figures_include_the_activation_maps(people_folder, tmp_path):
     from skreid.cli._reid import run_reid
 
     folder = ReportFolder(tmp_path / "report")
-    tiny = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
+    tiny = dict(backbone="seed", image_size=None, weights=None, epochs=1, batch_size=8,
                 images_per_identity=2, run_eagerly=True)
     section = run_reid(load_reid_data(str(people_folder), 0), ["triplet"], seed=0,
                        options={"triplet": tiny}, progress=lambda message: None,

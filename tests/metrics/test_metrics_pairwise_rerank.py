@@ -69,6 +69,40 @@ def test_rerank_equals_dense_reference(
     assert np.abs(got - _reference(g, None, metric, **params)).max() <= 1e-6
 
 
+DUPLICATE_CASES = [
+    # copies of one point, other points, k1, k2: 22+ copies raised IndexError (issue 25)
+    (22, 8, 20, 6), (40, 10, 20, 6), (60, 3, 20, 6), (300, 50, 20, 6), (30, 30, 5, 3),
+]
+
+
+@pytest.mark.parametrize("n_same, n_other, k1, k2", DUPLICATE_CASES)
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("blocks", ["default", "small"])
+def test_rerank_many_identical_embeddings_equals_dense_reference(request, n_same, n_other, k1,
+                                                                  k2, metric, blocks):
+    if blocks == "small":
+        request.getfixturevalue("small_blocks")
+    # small integers: exact distances, so both sides see the same ties (ties go to the lower
+    # index in both: the reference's argsort is stable); an item with more than k1 copies
+    # before it has an empty k-reciprocal set, and its row of V stays zero
+    rng = np.random.default_rng(n_same + n_other)
+    X = np.concatenate([np.repeat(rng.integers(0, 5, (1, 6)), n_same, 0),
+                        rng.integers(0, 5, (n_other, 6))]).astype(np.float64)
+    X = X[rng.permutation(len(X))]
+    q, g = X[:5], X[5:]
+    assert_allclose(rerank_k_reciprocal(q, g, metric=metric, k1=k1, k2=k2),
+                    _reference(q, g, metric, k1=k1, k2=k2), atol=1e-12)
+    assert_allclose(rerank_k_reciprocal(X, metric=metric, k1=k1, k2=k2),
+                    _reference(X, None, metric, k1=k1, k2=k2), atol=1e-12)
+
+
+def test_rerank_all_identical_embeddings_gives_finite_equal_distances():
+    # the reference divides 0 by 0 here (NaN); skreid keeps the rows finite
+    X = np.ones((25, 4), np.float32)
+    d = rerank_k_reciprocal(X[:3], X[3:])
+    assert d.shape == (3, 22) and np.isfinite(d).all()
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**16),

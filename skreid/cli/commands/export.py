@@ -56,10 +56,10 @@ def run(args, progress):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    from skreid._keras import ExportVerificationError, export_kind
+    from skreid._keras import ExportVerificationError, check_exportable
 
     try:
-        export_kind(estimator)
+        check_exportable(estimator)
         check_is_fitted(estimator)
     except TypeError as exc:
         raise CLIError(f"export: {exc}") from None

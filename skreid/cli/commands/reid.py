@@ -49,10 +49,10 @@ def run(args, progress):
     save = check_save_path(args.save, methods, METHODS)
     if "triplet" in methods and args.weights is not None:
         triplet = {"weights": check_weights(args.weights, (128, 64), args.backbone),
-                   "architecture": args.backbone}
+                   "backbone": args.backbone}
     else:
         # no weights file: "imagenet" would need a download, so train a ResNet from scratch
-        triplet = {"architecture": "resnet", "weights": None}
+        triplet = {"backbone": "resnet", "weights": None}
     if args.epochs is not None:
         triplet["epochs"] = args.epochs
 

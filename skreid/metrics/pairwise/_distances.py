@@ -43,11 +43,22 @@ def l2_normalize(X):
     with np.errstate(over="ignore"):
         norms = np.linalg.norm(X, axis=1, keepdims=True)
     if not np.isfinite(norms).all():
-        raise _overflow(X.dtype)
+        raise _overflow(X.dtype, X)
     return X / np.where(norms > 0, norms, 1).astype(X.dtype)
 
 
-def _overflow(dtype):
+def _overflow(dtype, *arrays):
+    """The error for distances that are not finite: NaN or infinite features said as such
+    (an embedder that produced NaN is not a scaling problem), else a true overflow."""
+    for what, test in (("NaN", np.isnan), ("infinite", np.isinf)):
+        rows = [np.flatnonzero(test(a).any(axis=1)) for a in arrays if a.ndim == 2]
+        if any(r.size for r in rows):
+            n = sum(r.size for r in rows)
+            return ValueError(
+                f"the query or gallery features contain {what} values ({n} row(s), first at "
+                f"row {int(next(r for r in rows if r.size)[0])}): they are not embeddings "
+                f"of images; check the model that produced them."
+            )
     return ValueError(
         f"the query or gallery features are too large: their distances overflow {dtype}. "
         "Rescale the features (or pass float64 arrays)."
@@ -101,7 +112,7 @@ class BlockedDistances:
                 # |q - g|^2 <= 2 (|q|^2 + |g|^2): if this bound is finite no block overflows
                 bound = 2 * (self._q_sq.max(initial=0) + gallery_sq_norms.max(initial=0))
             if not np.isfinite(bound):
-                raise _overflow(queries.dtype)
+                raise _overflow(queries.dtype, queries, gallery)
             self._g_sq = gallery_sq_norms
         elif metric == "cosine":
             if not queries_normalized:
@@ -140,7 +151,7 @@ class BlockedDistances:
 
         d = sklearn_distances(q, g, metric=self.metric)
         if not np.isfinite(d).all():
-            raise _overflow(q.dtype)
+            raise _overflow(q.dtype, q, g)
         return d
 
     def pair_ranking(self, rows, cols):

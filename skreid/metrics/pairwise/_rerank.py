@@ -135,10 +135,16 @@ def _top_k(d, k):
             take = starts[:, None] + np.arange(k)
             return cols[order[take]].astype(np.int32)
     if k < n:
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        # argpartition keeps an arbitrary subset of the entries tied with the k-th smallest;
+        # take every entry below it and the lowest-index ties (a row of 22+ duplicates left
+        # an item out of its own neighbourhood while keeping later copies)
+        kth = np.partition(d, k - 1, axis=1)[:, k - 1 : k]
+        tied = d == kth
+        need = k - np.count_nonzero(d < kth, axis=1, keepdims=True)
+        take = (d < kth) | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
+        part = np.nonzero(take)[1].reshape(d.shape[0], k)  # row-major: columns ascending
     else:
         part = np.broadcast_to(np.arange(n), d.shape).copy()
-    part.sort(axis=1)
     order = np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable")
     return np.take_along_axis(part, order, 1).astype(np.int32)
 
@@ -272,9 +278,12 @@ def rerank_k_reciprocal(
     5. result = ``(1 - lambda_value) * jaccard + lambda_value * d(q, g)``.
 
     Items at exactly equal distances may be ranked in another order than by the reference's
-    (unstable) ``argsort``; here ties go to the lower index. Re-ranking helps when the gallery
-    has several images of each identity (the neighbourhoods then hold true matches); with a
-    single-shot gallery it has little to work with, see the user guide.
+    (unstable) ``argsort``; here ties go to the lower index (the reference with a stable
+    ``argsort``), so an item with more than ``k1`` exact duplicates before it has an empty
+    k-reciprocal set: its Jaccard distance to everything is 1, as in the reference.
+    Re-ranking helps when the gallery has several images of each identity (the
+    neighbourhoods then hold true matches); with a single-shot gallery it has little to work
+    with, see the user guide.
 
     Examples
     --------
@@ -332,7 +341,10 @@ def rerank_k_reciprocal(
     E = _expansion(rank, k1, n)
     rows = np.repeat(np.arange(n), np.diff(E.indptr))
     weights = np.exp(-(original.pairs(rows, E.indices) / row_max[rows]))
-    sums = np.add.reduceat(weights, E.indptr[:-1]) if len(weights) else weights
+    # per-row sums; a row may be empty: an item with more than k1 exact duplicates of lower
+    # index has none of them reciprocal (ties go to the lower index), as in the reference,
+    # whose V row then stays zero (reduceat cannot skip empty rows: it raised IndexError)
+    sums = np.bincount(rows, weights=weights, minlength=n).astype(weights.dtype, copy=False)
     V = sp.csr_matrix((weights / sums[rows], E.indices, E.indptr), shape=(n, n))
     if k2 > 1:  # local query expansion: the mean of the k2 nearest rows of V
         S = _neighbour_matrix(rank, k2, n).astype(X.dtype)
