@@ -88,19 +88,19 @@ def main(argv=None):
     for note in notes:
         print(note)
     folds = list(FOLDS)
-    head = " | ".join(f"{f} cross R1/mAP | {f} rule R1/mAP" for f in folds)
-    print(f"| normalisation             | {head} | mean cross R1/mAP | mean rule R1/mAP |")
-    print("|---------------------------|" + "----------------|---------------|" * len(folds)
-          + "-------------------|------------------|")
+    columns = [f"{f} {kind} R1 / mAP" for f in folds for kind in ("cross", "rule")]
+    columns += ["mean cross R1 / mAP", "mean rule R1 / mAP"]
+    print(f"| {'normalisation':25} | " + " | ".join(columns) + " |")
+    print(f"|{'-' * 27}|" + "|".join("-" * (len(c) + 2) for c in columns) + "|")
     for name, _, _ in NORMALIZATIONS:
         cells = []
         for f in folds:
             for kind in ("cross", "rule"):
-                r = per_fold[f][name][kind]
-                cells.append(f"{100 * r['rank1']:5.1f} / {100 * r['mAP']:5.1f}")
-        means = [_mean([per_fold[f][name][kind] for f in folds]) for kind in ("cross", "rule")]
-        cells += [f"{100 * m['rank1']:5.1f} / {100 * m['mAP']:5.1f}" for m in means]
-        print(f"| {name:25} | " + " | ".join(cells) + " |")
+                cells.append(per_fold[f][name][kind])
+        cells += [_mean([per_fold[f][name][kind] for f in folds]) for kind in ("cross", "rule")]
+        text = [f"{100 * r['rank1']:5.1f} / {100 * r['mAP']:5.1f}".rjust(len(c))
+                for r, c in zip(cells, columns, strict=True)]
+        print(f"| {name:25} | " + " | ".join(text) + " |")
 
 
 if __name__ == "__main__":
