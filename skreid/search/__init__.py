@@ -16,7 +16,7 @@ from skreid.search._exact import exact_search
 from skreid.search._faiss import FAISS_DEFAULTS
 from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
 from skreid.search._query_expansion import average_query_expansion
-from skreid.search._rerank import check_rerank, rerank_k_reciprocal
+from skreid.search._rerank import check_rerank, jaccard_k_reciprocal, rerank_k_reciprocal
 
 __all__ = [
     "GalleryIndex",
@@ -30,5 +30,6 @@ __all__ = [
     "FAISS_DEFAULTS",
     "average_query_expansion",
     "rerank_k_reciprocal",
+    "jaccard_k_reciprocal",
     "check_rerank",
 ]
