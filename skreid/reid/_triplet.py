@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
+from skreid.reid._adapt import AdaptationMixin, unlabeled_mask
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.search import check_rerank
@@ -20,9 +21,12 @@ from skreid.utils import check_batch_memory, check_image_input, check_image_size
 
 __all__ = ["TripletEmbedder"]
 
+#: default rounds of adaptation and epochs per round
+ADAPT_ROUNDS, ADAPT_EPOCHS = 8, 4
 
-class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimatorMixin,
-                      BaseEstimator):
+
+class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMixin,
+                      KerasEstimatorMixin, BaseEstimator):
     """Re-ID embedding network trained with a triplet loss (Keras 3), sklearn-compatible.
 
     ``fit`` learns an embedding from images and identity labels; the training images become
@@ -133,6 +137,17 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         0 silent, 1 Keras progress bar, 2 one line per epoch.
     warm_start : bool, default=False
         ``fit`` continues training the fitted network.
+    adapt_rounds, adapt_epochs : int, default=ADAPT_ROUNDS, ADAPT_EPOCHS
+        Adaptation from unlabeled images (``y == -1`` in ``fit``, see "Your own cameras" in
+        the user guide): rounds of clustering (k-reciprocal Jaccard distances, DBSCAN), each
+        followed by ``adapt_epochs`` epochs of training on the pseudo-identities.
+    adapt_eps : "auto" or float in (0, 1], default="auto"
+        DBSCAN's eps: "auto" takes it from each round's distances (the mean of their smallest
+        0.16 %, Ge et al. 2020's rule), a float fixes it (cluster-contrast uses 0.6).
+    adapt_min_samples : int, default=4
+        DBSCAN's ``min_samples``: images of one person a pseudo-identity needs at least.
+    adapt_k1 : int, default=30
+        Size of the k-reciprocal neighbourhoods of the Jaccard distance (k2 = 6).
 
     Attributes
     ----------
@@ -153,6 +168,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         Training identities held out for validation rank-1 (empty without validation).
     best_epoch_ : int
         Epoch whose weights were restored by early stopping (only with validation).
+    adaptation_ : list of dict
+        One record per ``fit`` that adapted on unlabeled images: images, cameras, rounds,
+        pseudo-identities found per round (also in ``skreid.save`` files and model cards).
 
     Examples
     --------
@@ -201,6 +219,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "adapt_rounds": [Interval(Integral, 1, None, closed="left")],
+        "adapt_epochs": [Interval(Integral, 1, None, closed="left")],
+        "adapt_eps": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
+        "adapt_min_samples": [Interval(Integral, 2, None, closed="left")],
+        "adapt_k1": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -237,6 +260,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         random_state=None,
         verbose=0,
         warm_start=False,
+        adapt_rounds=ADAPT_ROUNDS,
+        adapt_epochs=ADAPT_EPOCHS,
+        adapt_eps="auto",
+        adapt_min_samples=4,
+        adapt_k1=30,
     ):
         self.architecture = architecture
         self.weights = weights
@@ -270,6 +298,11 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.adapt_rounds = adapt_rounds
+        self.adapt_epochs = adapt_epochs
+        self.adapt_eps = adapt_eps
+        self.adapt_min_samples = adapt_min_samples
+        self.adapt_k1 = adapt_k1
 
     @classmethod
     def from_preset(cls, name, **overrides):
@@ -291,14 +324,20 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
             is read from the data, recorded as ``pixel_range_`` and applied to every later
             batch; see :func:`skreid.utils.pixel_range`).
         y : array-like of shape (n,)
-            Identity of each image (at least 2 identities).
+            Identity of each image (at least 2 identities), or ``-1`` for an unlabeled one:
+            with ``warm_start=True`` on a fitted model, or after training on the labeled
+            images of the call, the model then adapts to the unlabeled ones (``adapt_*``).
         cameras : array-like of shape (n,), optional
-            Camera of each image: validation rank-1 then skips same-camera matches.
+            Camera of each image: validation rank-1 skips same-camera matches, adaptation
+            clusters camera-centred embeddings and records the cameras in ``adaptation_``.
 
         Returns
         -------
         self : TripletEmbedder
         """
+        unlabeled = unlabeled_mask(y)
+        if unlabeled is not None:
+            return self._fit_with_unlabeled(X, y, unlabeled, cameras)
         return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, cameras=cameras)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -308,6 +347,9 @@ class TripletEmbedder(ReIDMixin, ClassifierMixin, TransformerMixin, KerasEstimat
         ``classes`` (all identities, needed by the identity head) is read on the first call;
         by default the identities of that first ``y``.
         """
+        if unlabeled_mask(y) is not None:
+            raise ValueError("partial_fit got unlabeled images (y == -1); adapt with fit and "
+                             "warm_start=True instead.")
         return self._fit(X, y, epochs=1, reset=False, cameras=cameras, classes=classes)
 
     def _read_images(self, X, reset):
