@@ -141,7 +141,7 @@ def assert_same_numbers(page, results):
         digits = 1 if cell["data-column"].endswith("_s") else 3
         assert cell["text"] == f"{value:.{digits}f}", (cell, value)
         seen += 1
-    from skreid.cli._content import columns
+    from skreid.cli.report import columns
 
     expected = sum(isinstance(results[p]["methods"][m].get(c), (int, float))
                    for p in ("reid", "pets") if p in results

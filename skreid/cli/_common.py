@@ -1,4 +1,4 @@
-"""CLI plumbing: errors that exit 2, progress lines, text tables and the report folder that
+"""CLI plumbing: errors that exit 2, progress lines, JSON values and the report folder that
 appears whole or not at all."""
 
 import contextlib
@@ -76,38 +76,6 @@ def jsonable(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def _cell(value, column=""):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        # seconds with one decimal; scores (fractions in [0, 1]) with three
-        return f"{value:.1f}" if column.endswith("_s") else f"{value:.3f}"
-    return str(value)
-
-
-def text_table(rows, columns, headers=None):
-    """A fixed-width table of ``rows`` (dicts) for the terminal."""
-    headers = headers or columns
-    cells = [[_cell(row.get(c), c) for c in columns] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in
-                     enumerate(zip(headers, widths, strict=True)))
-    out = [line, "-" * len(line)]
-    for r in cells:
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                             enumerate(zip(r, widths, strict=True))))
-    return "\n".join(out)
-
-
-def markdown_table(rows, columns, headers=None):
-    """The same table in GitHub Markdown."""
-    headers = headers or columns
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
-    for row in rows:
-        out.append("| " + " | ".join(_cell(row.get(c), c) for c in columns) + " |")
-    return "\n".join(out)
 
 
 #: The marker skreid writes into every report folder: its header line, then one line per file

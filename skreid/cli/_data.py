@@ -117,26 +117,45 @@ def demo_pets(size, seed):
     return out
 
 
+# the published datasets skreid.datasets.detect_reid_dataset recognises, by their loader
+_DATASET_NAMES = {"load_market1501": "Market-1501", "load_cuhk03": "CUHK03",
+                  "load_msmt17": "MSMT17", "load_mars": "MARS", "load_ilids_vid": "iLIDS-VID",
+                  "load_prid2011": "PRID2011", "load_viper": "VIPeR"}
+# video datasets: evenly spaced frames kept per tracklet (every frame of MARS takes ~29 GB, and
+# this command ranks single images)
+FRAMES_PER_TRACKLET = 8
+
+
 def load_reid_data(path, seed):
-    """Market-1501 (standard or course layout), else an image folder (one subfolder per id)."""
-    from skreid.datasets import detect_market_layout, load_image_folder, load_market1501
+    """A published re-ID dataset (Market-1501, CUHK03, MSMT17, MARS, iLIDS-VID, PRID2011, VIPeR:
+    :func:`skreid.datasets.detect_reid_dataset`) with its protocol's first split, else an image
+    folder (one subfolder per id)."""
+    import inspect
+
+    from skreid.datasets import detect_reid_dataset, load_image_folder
 
     if not os.path.isdir(path):
         raise CLIError(f"--data {path}: no such folder.")
-    # a folder laid out like Market-1501 is read as Market-1501 or fails naming the file:
-    # never silently reread as an image folder (whose "identities" would be the split folders)
-    if detect_market_layout(path) is not None:
+    # a folder laid out like a published dataset is read as that dataset or fails naming the
+    # file: never silently reread as an image folder (whose "identities" would be its folders)
+    loader = detect_reid_dataset(path)
+    if loader is not None:
+        name = _DATASET_NAMES.get(loader.__name__, loader.__name__)
+        options = ({"frames_per_tracklet": FRAMES_PER_TRACKLET}
+                   if "frames_per_tracklet" in inspect.signature(loader).parameters else {})
         try:
-            return load_market1501(path)
-        except (ValueError, OSError) as exc:
-            raise CLIError(f"--data {path}: Market-1501 layout: {_first_line(exc)}") from None
+            return loader(path, **options)
+        except (ValueError, OSError, ImportError) as exc:
+            raise CLIError(f"--data {path}: {name} layout: {_first_line(exc)}") from None
     try:
         people = load_image_folder(path)
     except (ValueError, OSError) as folder_error:
         raise CLIError(
             f"--data {path}: neither a Market-1501 layout (bounding_box_train/, "
-            f"bounding_box_test/, query/ or Training/, Testing/Gallery/, Testing/Probe/) nor "
-            f"an image folder with one subfolder per identity ({_first_line(folder_error)})"
+            f"bounding_box_test/, query/ or Training/, Testing/Gallery/, Testing/Probe/), "
+            f"another published re-ID dataset (CUHK03, MSMT17, MARS, iLIDS-VID, PRID2011, "
+            f"VIPeR) nor an image folder with one subfolder per identity "
+            f"({_first_line(folder_error)})"
         ) from None
     n_ids = len(np.unique(people.person_ids))
     if n_ids < 4:

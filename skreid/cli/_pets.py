@@ -6,15 +6,9 @@ import time
 import numpy as np
 
 from skreid.cli._common import bad_data, look_for, set_known_params
+from skreid.cli.report import RANDOM_INIT
 
-PETS_COLUMNS = ["method", "accuracy", "top5", "balanced_accuracy", "knn_accuracy",
-                "pixel_accuracy", "pet_iou", "init", "fit_s"]
-PETS_HEADERS = ["method", "top-1", "top-n", "balanced", "k-NN", "pixel acc", "pet IoU",
-                "backbone", "fit (s)"]
 IGNORE = 255
-
-#: the 'backbone' cell of FineTunedPetNet without pretrained weights
-RANDOM_INIT = "random init: expect chance"
 
 # Keras fetches its ImageNet weights with urllib's urlretrieve, which has no timeout of its
 # own: on a network that drops packets (rather than refusing) a connect would wait for the

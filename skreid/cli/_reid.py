@@ -8,11 +8,6 @@ import numpy as np
 from skreid.cli._common import bad_data, look_for, set_known_params
 from skreid.reid import estimator_metric
 
-REID_COLUMNS = ["method", "rank1", "rank5", "rank10", "mAP", "mINP", "rank1_no_camera_rule",
-                "fit_s", "eval_s"]
-REID_HEADERS = ["method", "Top-1", "Top-5", "Top-10", "mAP", "mINP", "Top-1 no cam. rule",
-                "fit (s)", "eval (s)"]
-
 
 def make_reid_method(name, *, seed, options, n_train=None):
     """Build the estimator behind a ``--method`` name (Keras ones imported only here)."""

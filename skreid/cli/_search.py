@@ -312,22 +312,3 @@ def search_index(index, model, queries, *, top=10, exclude_same_camera=False, re
                             else gid, "camera": cam, "same_id": same})
         out.append({"query": path, "id": q_ids[q], "camera": labels[q][1], "matches": matches})
     return out
-
-
-def text_results(results):
-    """The ranked matches as text, one block per query."""
-    lines = []
-    for r in results:
-        head = f"query {r['query']}"
-        if r["id"] is not None:
-            head += f"  (id {r['id']}, camera {r['camera']})"
-        lines.append(head)
-        width = max(len(m["key"]) for m in r["matches"]) if r["matches"] else 3
-        lines.append(f"  {'rank':>4}  {'key':<{width}}  {'distance':>9}  {'id':>6}  {'camera':>6}")
-        for m in r["matches"]:
-            mark = {True: " ✓", False: " ✗", None: ""}[m["same_id"]]
-            lines.append(f"  {m['rank']:>4}  {m['key']:<{width}}  {m['distance']:>9.4f}  "
-                         f"{'-' if m['id'] is None else m['id']:>6}  "
-                         f"{'-' if m['camera'] is None else m['camera']:>6}{mark}")
-        lines.append("")
-    return "\n".join(lines)

@@ -158,7 +158,7 @@ def test_demo_without_weights_falls_back_fast_and_says_so(demo_run):
     for name in ("report.md", "report.html"):
         assert "random init: expect chance" in (folder / name).read_text()
     # the table on the terminal says it too (--json here: the row carries it)
-    from skreid.cli._report import text_tables
+    from skreid.cli.report import text_tables
 
     assert "random init: expect chance" in text_tables(json.loads((folder / "results.json")
                                                                   .read_text()))

@@ -208,14 +208,14 @@ def test_cli_imports_no_jinja2_until_a_report_is_written():
 def test_template_ships_as_package_data():
     from importlib import resources
 
-    from skreid.cli._html import TEMPLATE
+    from skreid.cli.report import TEMPLATE
 
-    assert resources.files("skreid.cli").joinpath("templates", TEMPLATE).is_file()
+    assert resources.files("skreid.cli.report").joinpath("templates", TEMPLATE).is_file()
     tomllib = pytest.importorskip("tomllib", reason="tomllib is Python >= 3.11")
 
     # the package-data glob must cover the template, or wheels ship without it
     with open(os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml"), "rb") as fh:
-        globs = tomllib.load(fh)["tool"]["setuptools"]["package-data"]["skreid.cli"]
+        globs = tomllib.load(fh)["tool"]["setuptools"]["package-data"]["skreid.cli.report"]
     import fnmatch
 
     assert any(fnmatch.fnmatch(f"templates/{TEMPLATE}", g) for g in globs)

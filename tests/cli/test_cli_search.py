@@ -14,7 +14,7 @@ import skreid
 from skreid.cli import main
 from skreid.cli._common import CLIError
 from skreid.cli._search import build_index, search_index
-from skreid.cli._search_page import search_page
+from skreid.cli.report import search_page
 from skreid.reid import PCAReID
 from skreid.search import GalleryIndex
 
@@ -229,6 +229,10 @@ def test_page_renders_in_headless_chromium(crops, tmp_path):
 def test_onnx_model_indexes_and_searches(tmp_path, capsys):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
+    import sys
+
+    # tests/runtime is on sys.path only when pytest collected it first: name it here
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
     from test_runtime import SHAPE, _embedder_file, _images
 
     model = _embedder_file(tmp_path / "toy.onnx")

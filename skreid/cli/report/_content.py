@@ -9,11 +9,21 @@ import platform
 import time
 from importlib import metadata
 
-from skreid.cli._common import _cell
-from skreid.cli._pets import PETS_COLUMNS, PETS_HEADERS, RANDOM_INIT
-from skreid.cli._reid import REID_COLUMNS, REID_HEADERS
+from skreid.cli.report._tables import cell
 
 PROBLEMS = ("reid", "pets")
+REID_COLUMNS = ["method", "rank1", "rank5", "rank10", "mAP", "mINP", "rank1_no_camera_rule",
+                "fit_s", "eval_s"]
+REID_HEADERS = ["method", "Top-1", "Top-5", "Top-10", "mAP", "mINP", "Top-1 no cam. rule",
+                "fit (s)", "eval (s)"]
+PETS_COLUMNS = ["method", "accuracy", "top5", "balanced_accuracy", "knn_accuracy",
+                "pixel_accuracy", "pet_iou", "init", "fit_s"]
+PETS_HEADERS = ["method", "top-1", "top-n", "balanced", "k-NN", "pixel acc", "pet IoU",
+                "backbone", "fit (s)"]
+
+#: the 'backbone' cell of FineTunedPetNet without pretrained weights
+RANDOM_INIT = "random init: expect chance"
+
 TITLES = {"reid": "Person re-identification", "pets": "Pets: breed + segmentation"}
 
 NOTES = {
@@ -56,13 +66,14 @@ def versions():
     return out
 
 
-def _rows(section):
-    rows = []
+def method_rows(section):
+    """One dict per method of a report section: its metrics and its ``method`` label."""
+    out = []
     for name, metrics in section["methods"].items():
         row = dict(metrics)
         row["method"] = name
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
 
 
 def columns(problem):
@@ -73,10 +84,10 @@ def columns(problem):
 def _table(section, problem):
     cols, heads = columns(problem)
     rows = []
-    for row in _rows(section):
+    for row in method_rows(section):
         # each cell keeps the exact value next to its text: the HTML carries both, and the
         # tests compare them with results.json
-        rows.append([{"column": c, "text": _cell(row.get(c), c), "value": row.get(c)}
+        rows.append([{"column": c, "text": cell(row.get(c), c), "value": row.get(c)}
                      for c in cols])
     return {"columns": cols, "headers": heads, "rows": rows}
 
@@ -152,5 +163,5 @@ def settings_of(args, skip=("func", "argv", "json", "quiet", "command")):
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
-__all__ = ["report_content", "versions", "settings_of", "columns", "RANDOM_INIT", "NOTES",
-           "TITLES"]
+__all__ = ["report_content", "versions", "settings_of", "columns", "method_rows",
+           "RANDOM_INIT", "NOTES", "TITLES", "REID_COLUMNS", "PETS_COLUMNS"]

@@ -3,14 +3,14 @@
 Figures are inlined as ``data:image/png;base64`` URIs rather than linked: the page is a single
 file that opens offline and can be mailed or moved on its own (the PNG files stay in the
 report folder for report.md and for reuse). The page is rendered from the same
-:func:`skreid.cli._content.report_content` as report.md.
+:func:`~skreid.cli.report.report_content` as report.md.
 """
 
 import base64
 import os
 from importlib import resources
 
-from skreid.cli._content import report_content
+from skreid.cli.report._content import report_content
 
 TEMPLATE = "report.html.jinja"
 
@@ -22,7 +22,7 @@ def _environment():
         raise ImportError(
             "report.html needs Jinja2, a dependency of skreid: pip install 'jinja2>=3.1'"
         ) from exc
-    source = resources.files("skreid.cli").joinpath("templates", TEMPLATE).read_text("utf-8")
+    source = resources.files("skreid.cli.report").joinpath("templates", TEMPLATE).read_text("utf-8")
     # autoescape: captions, paths and estimator reprs are text, never markup
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
@@ -54,4 +54,4 @@ def render_html(results, folder):
     return _environment().render(**content)
 
 
-__all__ = ["render_html", "data_uri"]
+__all__ = ["render_html", "data_uri", "TEMPLATE"]

@@ -1,9 +1,8 @@
-"""report.md, report.html and results.json of a CLI run."""
+"""report.md, report.html and results.json of a CLI run, and its tables on the terminal."""
 
-from skreid.cli._common import REPORT_FILE, RESULTS_FILE, markdown_table, text_table
-from skreid.cli._content import TITLES as _TITLES
-from skreid.cli._content import _rows, report_content
-from skreid.cli._content import columns as _columns
+from skreid.cli._common import REPORT_FILE, RESULTS_FILE
+from skreid.cli.report._content import TITLES, columns, method_rows, report_content
+from skreid.cli.report._tables import markdown_table, text_table
 
 HTML_FILE = "report.html"
 
@@ -13,15 +12,16 @@ def text_tables(results):
     out = []
     for problem in ("reid", "pets"):
         if problem in results:
-            cols, heads = _columns(problem)
-            out.append(f"{_TITLES[problem]}\n" + text_table(_rows(results[problem]), cols, heads))
+            cols, heads = columns(problem)
+            out.append(f"{TITLES[problem]}\n"
+                       + text_table(method_rows(results[problem]), cols, heads))
     return "\n\n".join(out)
 
 
 def render_markdown(results):
     """report.md: header, settings, then per problem its data, table, notes and figures.
 
-    Rendered from :func:`skreid.cli._content.report_content`, like report.html.
+    Rendered from :func:`~skreid.cli.report.report_content`, like report.html.
     """
     content = report_content(results)
     lines = [f"# {content['title']}", ""]
@@ -56,7 +56,7 @@ def render_markdown(results):
 
 def write_report(folder, results):
     """Write report.md, report.html and results.json into the (temporary) report folder."""
-    from skreid.cli._html import render_html
+    from skreid.cli.report._html import render_html
 
     results["files"] = sorted(set(folder.files) | {REPORT_FILE, HTML_FILE, RESULTS_FILE})
     folder.write_text(REPORT_FILE, render_markdown(results))

@@ -3,13 +3,13 @@
 import os
 
 from skreid.cli._common import CLIError
+from skreid.cli._options import common_options
 
 FORMATS = ("onnx",)
 
 
-def add_export_parser(sub, common_options):
-    """Register the ``export`` sub-command on the ``skreid`` parser's subparsers."""
-    export = sub.add_parser(
+def add_parser(subparsers):
+    export = subparsers.add_parser(
         "export", help="a saved model (skreid.save file) to ONNX, for skreid.runtime",
         description="Export a model saved with skreid.save (or `skreid reid/pets --save`) to "
                     "ONNX, checked against the model with onnxruntime before writing. Run "
@@ -25,11 +25,10 @@ def add_export_parser(sub, common_options):
                              "the check (default: 1e-4)")
     export.add_argument("--force", action="store_true", help="replace an existing --out file")
     common_options(export)
-    export.set_defaults(func=cmd_export)
     return export
 
 
-def cmd_export(args, progress):
+def run(args, progress):
     """Load ``args.model`` with skreid.load, export it, return the summary for printing."""
     if not os.path.isfile(args.model):
         raise CLIError(f"export: model file not found: {args.model!r}")
@@ -66,3 +65,7 @@ def cmd_export(args, progress):
             "message": f"{meta['estimator']} -> {args.out} ({size:.1f} MB, opset "
                        f"{meta['opset']}); checked with onnxruntime on {check['n_images']} "
                        f"images: max abs difference {diff:.2g} (atol {check['atol']:g})"}
+
+
+def show(results):
+    print(results["message"])

@@ -1,4 +1,5 @@
-"""The HTML page of ``skreid search``: each query beside its ranked gallery crops.
+"""The results of ``skreid search``: the HTML page (each query beside its ranked gallery
+crops) and the text on the terminal.
 
 Images are embedded as ``data:`` URIs (re-encoded as small JPEG thumbnails), so the page is one
 self-contained file that still shows every image when its folder is moved or sent elsewhere.
@@ -48,7 +49,7 @@ def _figure(path, cls, lines):
 
 
 def search_page(results, *, index_path, title="skreid search"):
-    """The page as a string. ``results`` is what :func:`~skreid.cli._search.search_index` gave."""
+    """The page as a string. ``results`` is what ``skreid.cli._search.search_index`` gave."""
     rows = []
     for r in results:
         q_lines = [os.path.basename(r["query"]), "query"]
@@ -68,3 +69,22 @@ def search_page(results, *, index_path, title="skreid search"):
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><p>Index: {html.escape(str(index_path))} · "
             f"{len(results)} queries · {legend}</p>" + "\n".join(rows) + "</body></html>\n")
+
+
+def text_results(results):
+    """The ranked matches as text, one block per query."""
+    lines = []
+    for r in results:
+        head = f"query {r['query']}"
+        if r["id"] is not None:
+            head += f"  (id {r['id']}, camera {r['camera']})"
+        lines.append(head)
+        width = max(len(m["key"]) for m in r["matches"]) if r["matches"] else 3
+        lines.append(f"  {'rank':>4}  {'key':<{width}}  {'distance':>9}  {'id':>6}  {'camera':>6}")
+        for m in r["matches"]:
+            mark = {True: " ✓", False: " ✗", None: ""}[m["same_id"]]
+            lines.append(f"  {m['rank']:>4}  {m['key']:<{width}}  {m['distance']:>9.4f}  "
+                         f"{'-' if m['id'] is None else m['id']:>6}  "
+                         f"{'-' if m['camera'] is None else m['camera']:>6}{mark}")
+        lines.append("")
+    return "\n".join(lines)
