@@ -23,29 +23,24 @@ from keras import ops
 from sklearn.cluster import DBSCAN
 
 from skreid._keras._losses import IdentityLoss
-from skreid._keras._registry import LOSSES, OPTIMIZERS
+from skreid._keras._registry import LOSSES, OPTIMIZERS, SCHEDULES
 from skreid._keras._reid_networks import embedding_model
 from skreid._keras._samplers import PKSampler, as_keras_dataset
 from skreid.search import jaccard_k_reciprocal
 
-#: fraction of the closest pairs whose mean Jaccard distance is DBSCAN's eps with
-#: ``eps="auto"`` (see :func:`auto_eps`)
-AUTO_EPS_RHO = 1.6e-3
+#: share of the images that are DBSCAN core points with ``eps="auto"`` (see :func:`auto_eps`)
+AUTO_EPS_QUANTILE = 0.75
 
 #: temperature of the centroid classifier (cluster contrast's 0.05)
 TEMPERATURE = 0.05
 
 
-def auto_eps(distances, rho=AUTO_EPS_RHO):
-    """DBSCAN's eps from the distance distribution: the mean of the smallest ``rho`` share
-    of the off-diagonal distances (Song et al. 2020 and Ge et al. 2020's rule, rho=1.6e-3),
-    at least the smallest of them."""
-    d = distances[np.triu_indices(len(distances), 1)]
-    d = np.sort(d[d > 0])
-    if not d.size:
-        return 0.5
-    top = max(1, int(round(rho * d.size)))
-    return float(d[:top].mean())
+def auto_eps(distances, min_samples, quantile=AUTO_EPS_QUANTILE):
+    """DBSCAN's eps from the distances: the ``quantile`` of each image's distance to its
+    ``min_samples - 1``-th nearest other image (the k-distance of Ester et al. 1996), so
+    that this share of the images are core points whatever the number of images."""
+    kth = np.sort(distances, axis=1)[:, min(min_samples - 1, len(distances) - 1)]
+    return float(max(np.quantile(kth, quantile), 1e-6))
 
 
 def cluster_pseudo_labels(embeddings, *, eps="auto", min_samples=4, k1=30, k2=6,
@@ -62,7 +57,7 @@ def cluster_pseudo_labels(embeddings, *, eps="auto", min_samples=4, k1=30, k2=6,
             emb[cameras == cam] -= emb[cameras == cam].mean(axis=0)
         emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     d = jaccard_k_reciprocal(emb, k1=k1, k2=k2)
-    eps = auto_eps(d) if eps == "auto" else float(eps)
+    eps = auto_eps(d, min_samples) if eps == "auto" else float(eps)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(d)
     return labels, eps
 
@@ -86,11 +81,13 @@ class _CentroidHead(keras.layers.Layer):
         return ops.matmul(inputs, kernel) / self.temperature
 
 
-def _round_model(model, centroids, head):
+def _round_model(model, centroids, head, triplet=True):
     """The training network of one round: ``model``'s triplet output (shared layers, so
     training it trains ``model``) and, with ``head``, the centroid classifier on the
     inference embedding."""
-    out = {"triplet": model.output["triplet"]}  # the networks' outputs are named (a dict)
+    out = {}
+    if triplet:
+        out["triplet"] = model.output["triplet"]  # the networks' outputs are named (a dict)
     if head:
         out["logits"] = _CentroidHead(centroids, name="centroids")(embedding_model(model).output)
     return keras.Model(model.input, out, name="adaptation")
@@ -117,8 +114,19 @@ def _centroids(embeddings, codes, n_classes):
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
+def _camera_proxies(codes, cameras):
+    """One proxy per (identity, camera): each image's proxy index, and soft targets spread
+    evenly over the proxies of its identity in every camera (cross-camera positives)."""
+    pairs, proxy = np.unique(np.stack([codes, np.unique(cameras, return_inverse=True)[1]],
+                                      axis=1), axis=0, return_inverse=True)
+    proxy = proxy.ravel()
+    soft = (codes[:, None] == pairs[None, :, 0]).astype("float32")
+    return proxy, soft / soft.sum(axis=1, keepdims=True)
+
+
 def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_samples=4,
-                  k1=30, k2=6, cameras=None, camera_centring=True, head=True, loss="batch_hard",
+                  k1=30, k2=6, cameras=None, camera_centring=True, head=True, triplet=True,
+                  loss="batch_hard", schedule="cosine", camera_proxies=False,
                   margin=0.3, optimizer="adam", learning_rate=3.5e-4, batch_size=64,
                   images_per_identity=4, run_eagerly=False, verbose=0, rng=None):
     """Adapt ``model`` in place on images ``X`` whose ``labels`` are ``-1`` when unknown.
@@ -149,9 +157,13 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
     history, record = {}, []
 
     def cluster(emb):
+        nonlocal eps
         start = time.perf_counter()
         pseudo, used = cluster_pseudo_labels(emb[unlabeled], eps=eps, min_samples=min_samples,
                                              k1=k1, k2=k2, cameras=cams)
+        # "auto" is calibrated once, on the starting model: a radius re-read from each
+        # round's (tighter) distances shrinks round after round and splits people again
+        eps = used
         n_clusters = int(pseudo.max()) + 1
         info = {"n_clusters": n_clusters, "n_noise": int((pseudo < 0).sum()), "eps": used}
         return pseudo, info, time.perf_counter() - start
@@ -177,15 +189,29 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
         keep = np.flatnonzero(codes >= 0)
         codes = codes[keep]
         n_classes = int(codes.max()) + 1
-        net = _round_model(model, _centroids(emb[keep], codes, n_classes), head)
-        losses = {"triplet": LOSSES[loss].build(margin)}
+        targets = {}
+        if camera_proxies and cameras is not None:
+            proxies, soft = _camera_proxies(codes, np.asarray(cameras)[keep])
+            net = _round_model(model, _centroids(emb[keep], proxies, int(proxies.max()) + 1),
+                               head, triplet)
+            targets["logits"] = soft
+            head_loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        else:
+            net = _round_model(model, _centroids(emb[keep], codes, n_classes), head, triplet)
+            targets["logits"] = codes
+            head_loss = IdentityLoss(label_smoothing=0.0)
+        losses = {"triplet": LOSSES[loss].build(margin)} if triplet else {}
+        targets["triplet"] = codes
         if head:
-            losses["logits"] = IdentityLoss(label_smoothing=0.0)
-        net.compile(optimizer=OPTIMIZERS[optimizer](keras, learning_rate), loss=losses,
-                    run_eagerly=run_eagerly, jit_compile=False)
+            losses["logits"] = head_loss
         sampler = PKSampler(codes, max(2, batch_size // images_per_identity),
                             images_per_identity, rng)
-        dataset = as_keras_dataset(X[keep], {name: codes for name in losses}, sampler)
+        # a fresh optimizer each round: warm up over its first epoch (Adam's first steps move
+        # every weight by about the full rate), then decay
+        rate = SCHEDULES[schedule](keras, learning_rate, epochs * len(sampler), len(sampler))
+        net.compile(optimizer=OPTIMIZERS[optimizer](keras, rate), loss=losses,
+                    run_eagerly=run_eagerly, jit_compile=False)
+        dataset = as_keras_dataset(X[keep], {name: targets[name] for name in losses}, sampler)
         fit = net.fit(dataset, epochs=epochs, steps_per_epoch=len(sampler), shuffle=False,
                       verbose=min(max(int(verbose) - 1, 0), 2))
         seconds = time.perf_counter() - start

@@ -6,14 +6,26 @@ clustering and training loop is :func:`skreid._keras._adaptation.adapt_network`.
 """
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
-__all__ = ["UNLABELED", "AdaptationMixin", "NoPseudoIdentitiesWarning", "unlabeled_mask"]
+__all__ = ["UNLABELED", "ADAPT_CONSTRAINTS", "AdaptationMixin", "NoPseudoIdentitiesWarning",
+           "unlabeled_mask"]
 
 #: the label of an unlabeled image (scikit-learn's semi-supervised convention)
 UNLABELED = -1
+
+#: ``_parameter_constraints`` of the ``adapt_*`` parameters
+ADAPT_CONSTRAINTS = {
+    "adapt_rounds": [Interval(Integral, 1, None, closed="left")],
+    "adapt_epochs": [Interval(Integral, 1, None, closed="left")],
+    "adapt_eps": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
+    "adapt_min_samples": [Interval(Integral, 2, None, closed="left")],
+    "adapt_k1": [Interval(Integral, 1, None, closed="left")],
+}
 
 
 class NoPseudoIdentitiesWarning(UserWarning):
@@ -42,6 +54,11 @@ class AdaptationMixin:
     pseudo-identity, ``-1`` for DBSCAN's noise) and appends the ``adapt_*`` epochs to
     ``history_``.
     """
+
+    def _refuse_unlabeled(self, y, method):
+        if unlabeled_mask(y) is not None:
+            raise ValueError(f"{method} got unlabeled images (y == -1); adapt with fit and "
+                             "warm_start=True instead.")
 
     def _fit_with_unlabeled(self, X, y, unlabeled, cameras):
         X = X if hasattr(X, "ndim") else np.asarray(X)

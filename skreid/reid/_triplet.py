@@ -13,16 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
-from skreid.reid._adapt import AdaptationMixin, unlabeled_mask
+from skreid.reid._adapt import ADAPT_CONSTRAINTS, AdaptationMixin, unlabeled_mask
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.search import check_rerank
 from skreid.utils import check_batch_memory, check_image_input, check_image_size, check_weights
 
 __all__ = ["TripletEmbedder"]
-
-#: default rounds of adaptation and epochs per round
-ADAPT_ROUNDS, ADAPT_EPOCHS = 8, 4
 
 
 class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMixin,
@@ -137,17 +134,13 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
         0 silent, 1 Keras progress bar, 2 one line per epoch.
     warm_start : bool, default=False
         ``fit`` continues training the fitted network.
-    adapt_rounds, adapt_epochs : int, default=ADAPT_ROUNDS, ADAPT_EPOCHS
-        Adaptation from unlabeled images (``y == -1`` in ``fit``, see "Your own cameras" in
-        the user guide): rounds of clustering (k-reciprocal Jaccard distances, DBSCAN), each
-        followed by ``adapt_epochs`` epochs of training on the pseudo-identities.
-    adapt_eps : "auto" or float in (0, 1], default="auto"
-        DBSCAN's eps: "auto" takes it from each round's distances (the mean of their smallest
-        0.16 %, Ge et al. 2020's rule), a float fixes it (cluster-contrast uses 0.6).
-    adapt_min_samples : int, default=4
-        DBSCAN's ``min_samples``: images of one person a pseudo-identity needs at least.
-    adapt_k1 : int, default=30
-        Size of the k-reciprocal neighbourhoods of the Jaccard distance (k2 = 6).
+    adapt_rounds, adapt_epochs, adapt_eps, adapt_min_samples, adapt_k1 : \
+            int, int, "auto" or float in (0, 1], int, int, default=8, 4, "auto", 4, 30
+        Adaptation from unlabeled images (``y == -1`` in ``fit``; user guide "Your own
+        cameras"): rounds of clustering (k-reciprocal Jaccard distances with neighbourhoods
+        of ``adapt_k1``; DBSCAN with ``eps``, ``min_samples``), each followed by
+        ``adapt_epochs`` epochs of training on the pseudo-identities. ``adapt_eps="auto"``
+        calibrates eps on the model being adapted (:class:`~skreid.reid._adapt.AdaptationMixin`).
 
     Attributes
     ----------
@@ -169,8 +162,8 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
     best_epoch_ : int
         Epoch whose weights were restored by early stopping (only with validation).
     adaptation_ : list of dict
-        One record per ``fit`` that adapted on unlabeled images: images, cameras, rounds,
-        pseudo-identities found per round (also in ``skreid.save`` files and model cards).
+        One record per ``fit`` that adapted on unlabeled images (images, cameras, rounds,
+        pseudo-identities per round); ``skreid.save`` files and model cards show it.
 
     Examples
     --------
@@ -219,11 +212,7 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "adapt_rounds": [Interval(Integral, 1, None, closed="left")],
-        "adapt_epochs": [Interval(Integral, 1, None, closed="left")],
-        "adapt_eps": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
-        "adapt_min_samples": [Interval(Integral, 2, None, closed="left")],
-        "adapt_k1": [Interval(Integral, 1, None, closed="left")],
+        **ADAPT_CONSTRAINTS,
     }
 
     def __init__(
@@ -260,11 +249,7 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
         random_state=None,
         verbose=0,
         warm_start=False,
-        adapt_rounds=ADAPT_ROUNDS,
-        adapt_epochs=ADAPT_EPOCHS,
-        adapt_eps="auto",
-        adapt_min_samples=4,
-        adapt_k1=30,
+        adapt_rounds=8, adapt_epochs=4, adapt_eps="auto", adapt_min_samples=4, adapt_k1=30,
     ):
         self.architecture = architecture
         self.weights = weights
@@ -347,9 +332,7 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
         ``classes`` (all identities, needed by the identity head) is read on the first call;
         by default the identities of that first ``y``.
         """
-        if unlabeled_mask(y) is not None:
-            raise ValueError("partial_fit got unlabeled images (y == -1); adapt with fit and "
-                             "warm_start=True instead.")
+        self._refuse_unlabeled(y, "partial_fit")
         return self._fit(X, y, epochs=1, reset=False, cameras=cameras, classes=classes)
 
     def _read_images(self, X, reset):

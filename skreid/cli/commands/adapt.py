@@ -60,12 +60,9 @@ def _check_out(path):
         except Exception:  # anything but a skreid file is left alone
             raise CLIError(f"--out {path}: exists and is not a file written by skreid.save; "
                            "skreid never overwrites it. Choose another path.") from None
-    from skreid.saving._card import check_card_writable
-
-    try:
-        check_card_writable(target)
-    except FileExistsError as exc:
-        raise CLIError(f"--out {path}: {str(exc).splitlines()[0]}") from None
+    elif os.path.lexists(target + ".card.md"):  # a card without its model: not skreid's
+        raise CLIError(f"--out {path}: {target}.card.md exists; skreid never overwrites it. "
+                       "Choose another path.")
     return target
 
 
@@ -157,7 +154,10 @@ def run(args, progress):
                                    "cameras": record["cameras"]}
     metadata["training_time_s"] = round(seconds, 1)
     progress(f"saving the adapted model to {args.out}")
-    card = skreid.save(model, out, metadata=metadata)
+    try:
+        card = skreid.save(model, out, metadata=metadata)
+    except FileExistsError as exc:  # a model card skreid did not write: nothing was written
+        raise CLIError(f"--out {args.out}: {str(exc).splitlines()[0]}") from None
     return {"command": "adapt", "model": os.path.abspath(args.model), "out": out,
             "card": card, "images": len(X), "cameras": record["cameras"],
             "rounds": record["rounds"], "clusters_per_round": record["clusters_per_round"],
