@@ -114,19 +114,9 @@ def _centroids(embeddings, codes, n_classes):
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def _camera_proxies(codes, cameras):
-    """One proxy per (identity, camera): each image's proxy index, and soft targets spread
-    evenly over the proxies of its identity in every camera (cross-camera positives)."""
-    pairs, proxy = np.unique(np.stack([codes, np.unique(cameras, return_inverse=True)[1]],
-                                      axis=1), axis=0, return_inverse=True)
-    proxy = proxy.ravel()
-    soft = (codes[:, None] == pairs[None, :, 0]).astype("float32")
-    return proxy, soft / soft.sum(axis=1, keepdims=True)
-
-
 def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_samples=4,
                   k1=30, k2=6, cameras=None, camera_centring=True, head=True, triplet=True,
-                  loss="batch_hard", schedule="cosine", camera_proxies=False,
+                  loss="batch_hard", schedule="cosine",
                   margin=0.3, optimizer="adam", learning_rate=3.5e-4, batch_size=64,
                   images_per_identity=4, run_eagerly=False, verbose=0, rng=None):
     """Adapt ``model`` in place on images ``X`` whose ``labels`` are ``-1`` when unknown.
@@ -134,9 +124,13 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
     ``labels`` are integer codes (``0..L-1`` for labeled images, ``-1`` for unlabeled ones);
     ``embed(X)`` returns the current network's inference embeddings. Each round clusters the
     unlabeled embeddings (:func:`cluster_pseudo_labels`), numbers the clusters from ``L`` on
-    and trains ``epochs`` epochs on the labeled and clustered images. If a round finds fewer
-    than 2 pseudo-identities, the network's weights are restored to what they were before
-    the call and the result is ``{"unchanged": message}``.
+    and trains ``epochs`` epochs on the labeled and clustered images, with a fresh optimizer
+    (``schedule`` over the round, warm-up included). ``eps="auto"`` is calibrated on the
+    first round and kept. ``head`` / ``triplet`` switch the centroid classifier / the triplet
+    loss off (development comparisons: on the fold-A split of ``benchmarks/_domain.py`` the
+    two together and the classifier alone measured alike). If a round finds fewer than 2
+    pseudo-identities, the network's weights are restored to what they were before the call
+    and the result is ``{"unchanged": message}``.
 
     Returns
     -------
@@ -189,21 +183,10 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
         keep = np.flatnonzero(codes >= 0)
         codes = codes[keep]
         n_classes = int(codes.max()) + 1
-        targets = {}
-        if camera_proxies and cameras is not None:
-            proxies, soft = _camera_proxies(codes, np.asarray(cameras)[keep])
-            net = _round_model(model, _centroids(emb[keep], proxies, int(proxies.max()) + 1),
-                               head, triplet)
-            targets["logits"] = soft
-            head_loss = keras.losses.CategoricalCrossentropy(from_logits=True)
-        else:
-            net = _round_model(model, _centroids(emb[keep], codes, n_classes), head, triplet)
-            targets["logits"] = codes
-            head_loss = IdentityLoss(label_smoothing=0.0)
+        net = _round_model(model, _centroids(emb[keep], codes, n_classes), head, triplet)
         losses = {"triplet": LOSSES[loss].build(margin)} if triplet else {}
-        targets["triplet"] = codes
         if head:
-            losses["logits"] = head_loss
+            losses["logits"] = IdentityLoss(label_smoothing=0.0)
         sampler = PKSampler(codes, max(2, batch_size // images_per_identity),
                             images_per_identity, rng)
         # a fresh optimizer each round: warm up over its first epoch (Adam's first steps move
@@ -211,7 +194,7 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
         rate = SCHEDULES[schedule](keras, learning_rate, epochs * len(sampler), len(sampler))
         net.compile(optimizer=OPTIMIZERS[optimizer](keras, rate), loss=losses,
                     run_eagerly=run_eagerly, jit_compile=False)
-        dataset = as_keras_dataset(X[keep], {name: targets[name] for name in losses}, sampler)
+        dataset = as_keras_dataset(X[keep], {name: codes for name in losses}, sampler)
         fit = net.fit(dataset, epochs=epochs, steps_per_epoch=len(sampler), shuffle=False,
                       verbose=min(max(int(verbose) - 1, 0), 2))
         seconds = time.perf_counter() - start

@@ -135,12 +135,13 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
     warm_start : bool, default=False
         ``fit`` continues training the fitted network.
     adapt_rounds, adapt_epochs, adapt_eps, adapt_min_samples, adapt_k1 : \
-            int, int, "auto" or float in (0, 1], int, int, default=8, 4, "auto", 4, 30
+            int, int, "auto" or float in (0, 1], int, int, default=4, 4, "auto", 4, 30
         Adaptation from unlabeled images (``y == -1`` in ``fit``; user guide "Your own
         cameras"): rounds of clustering (k-reciprocal Jaccard distances with neighbourhoods
         of ``adapt_k1``; DBSCAN with ``eps``, ``min_samples``), each followed by
-        ``adapt_epochs`` epochs of training on the pseudo-identities. ``adapt_eps="auto"``
-        calibrates eps on the model being adapted (:class:`~skreid.reid._adapt.AdaptationMixin`).
+        ``adapt_epochs`` epochs of training on the pseudo-identities. ``adapt_eps="auto"``:
+        the 75th percentile of each crop's distance to its ``adapt_min_samples - 1``-th
+        nearest other crop, read once from the model being adapted.
 
     Attributes
     ----------
@@ -249,7 +250,7 @@ class TripletEmbedder(ReIDMixin, AdaptationMixin, ClassifierMixin, TransformerMi
         random_state=None,
         verbose=0,
         warm_start=False,
-        adapt_rounds=8, adapt_epochs=4, adapt_eps="auto", adapt_min_samples=4, adapt_k1=30,
+        adapt_rounds=4, adapt_epochs=4, adapt_eps="auto", adapt_min_samples=4, adapt_k1=30,
     ):
         self.architecture = architecture
         self.weights = weights
