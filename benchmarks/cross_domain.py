@@ -13,7 +13,7 @@ as the test set (their images in the held-out cameras):
 - **zero-shot**: the default ``TripletEmbedder`` trained with labels on the ``source``
   identities in the other cameras;
 - **camera-normalised**: the same embeddings with each test camera's mean removed
-  (camera ids only, no labels);
+  (``evaluate_reid(..., camera_normalization="center")``: camera ids only, no labels);
 - **adapted**: the zero-shot model adapted on the unlabeled ``adapt`` crops (other
   identities, held-out cameras: ``fit(X, -1, cameras=...)`` with ``warm_start=True``);
 - **adapted, camera-normalised**: both;
@@ -52,30 +52,22 @@ def with_two_images(ids, mask):
     return mask & np.isin(ids, found[counts >= 2])
 
 
-def camera_normalised(embeddings, cameras):
-    """Each camera's mean embedding removed, back on the unit sphere.
-
-    TODO(issue 24, item 2): use skreid's per-camera normalisation (skreid.metrics.pairwise,
-    ``evaluate_reid(..., camera normalisation)``) once it is on main; until then the simplest
-    form, centring with the test cameras' own means, is computed here.
-    """
-    out = np.array(embeddings, dtype=np.float64)
-    for cam in np.unique(cameras):
-        out[cameras == cam] -= out[cameras == cam].mean(axis=0)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
-def target_scores(embeddings, ids, cameras):
-    """Cross-camera and camera-rule rank-1 / mAP (%) of the test images."""
+def target_scores(embeddings, ids, cameras, camera_normalization=None):
+    """Cross-camera and camera-rule rank-1 / mAP (%) of the test images; with
+    ``camera_normalization`` ("center"), each test camera's statistics taken out first
+    (:func:`skreid.metrics.evaluate_reid`'s option: camera ids only, no labels)."""
     from skreid.metrics import evaluate_reid
 
     totals, n = np.zeros(2), 0
     for cam in np.unique(cameras):
         q = cameras == cam
-        res = evaluate_reid(embeddings[q], ids[q], embeddings[~q], ids[~q])
+        res = evaluate_reid(embeddings[q], ids[q], embeddings[~q], ids[~q],
+                            query_cameras=cameras[q], gallery_cameras=cameras[~q],
+                            camera_normalization=camera_normalization)
         totals += res["n_queries"] * np.array([res["rank1"], res["mAP"]])
         n += res["n_queries"]
-    rule = evaluate_reid(embeddings, ids, query_cameras=cameras)
+    rule = evaluate_reid(embeddings, ids, query_cameras=cameras,
+                         camera_normalization=camera_normalization)
     return {"x_rank1": 100 * totals[0] / n, "x_mAP": 100 * totals[1] / n,
             "rule_rank1": 100 * rule["rank1"], "rule_mAP": 100 * rule["mAP"]}
 
@@ -116,7 +108,7 @@ def run_fold(data, fold, params, models, verbose, tag):
     zero = est.transform(X[test])
     rows["zero-shot"] = {**target_scores(zero, ids[test], cams[test]), "seconds": fit_s}
     rows["camera-normalised"] = {
-        **target_scores(camera_normalised(zero, cams[test]), ids[test], cams[test]),
+        **target_scores(zero, ids[test], cams[test], camera_normalization="center"),
         "seconds": 0.0}
     start = time.perf_counter()
     est.set_params(warm_start=True, verbose=verbose)
@@ -126,7 +118,7 @@ def run_fold(data, fold, params, models, verbose, tag):
     rows["adapted"] = {**target_scores(adapted, ids[test], cams[test]), "seconds": adapt_s,
                        "clusters": est.adaptation_[-1]["clusters_per_round"]}
     rows["adapted, camera-normalised"] = {
-        **target_scores(camera_normalised(adapted, cams[test]), ids[test], cams[test]),
+        **target_scores(adapted, ids[test], cams[test], camera_normalization="center"),
         "seconds": 0.0}
     ref, ref_s = _fitted(f"in-domain-{tag}", models, fit(in_domain))
     rows["in-domain"] = {**target_scores(ref.transform(X[test]), ids[test], cams[test]),

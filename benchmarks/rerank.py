@@ -8,9 +8,9 @@ Usage::
 
 (a) ``rerank``: k-reciprocal re-ranking of random 512-d float32 features at the Market-1501
 test size (3,368 queries x 15,913 gallery): skreid's blocked
-:func:`skreid.search.rerank_k_reciprocal` against a dense transcription of the published
-reference (zhunzhong07/person-re-ranking ``re_ranking``), each in its own subprocess so the
-peak RSS of one does not hide the other's. ``--dense-max N`` skips the dense run when
+:func:`skreid.metrics.pairwise.rerank_k_reciprocal` against a dense transcription of the
+published reference (zhunzhong07/person-re-ranking ``re_ranking``), each in its own subprocess
+so the peak RSS of one does not hide the other's. ``--dense-max N`` skips the dense run when
 queries + gallery exceed N (it holds about five (N x N) float32 matrices: ~8.6 GB at the full
 size) and then measures it on the largest size that fits instead, saying so.
 
@@ -51,7 +51,7 @@ def _child(args):
     q, g = _features(args.n_query, args.n_gallery, args.dim, args.seed)
     start = time.perf_counter()
     if args.child == "blocked":
-        from skreid.search import rerank_k_reciprocal
+        from skreid.metrics.pairwise import rerank_k_reciprocal
 
         out = rerank_k_reciprocal(q, g)
     else:

@@ -14,12 +14,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.utils import check_image_size, check_images
+from skreid.utils import LUMA_WEIGHTS, check_image_size, check_images
 
 __all__ = ["ResizeImages", "Grayscale", "FlattenImages"]
-
-# Luma weights: ITU-R BT.601 (what OpenCV and Pillow use) and BT.709 (what scikit-image uses).
-_LUMA = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2125, 0.7154, 0.0721)}
 
 
 class _ImageTransformer(TransformerMixin, BaseEstimator):
@@ -58,6 +55,13 @@ class ResizeImages(_ImageTransformer):
     anti_aliasing : bool, default=True
         Gaussian pre-filter when shrinking, so small details don't alias.
 
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
+
     Examples
     --------
     >>> import numpy as np
@@ -83,7 +87,6 @@ class ResizeImages(_ImageTransformer):
     def transform(self, X):
         from skimage.transform import resize  # imported here: skimage is slow to import
 
-        self._check_params()
         X = check_images(X)
         height, width = check_image_size(self.size, "size")
         if X.shape[1:3] == (height, width):
@@ -106,15 +109,23 @@ class Grayscale(_ImageTransformer):
     Parameters
     ----------
     weights : {"bt601", "bt709"} or tuple of 3 floats, default="bt601"
-        Luma weights of R, G, B. BT.601 matches OpenCV and Pillow.
+        Luma weights of R, G, B (:data:`skreid.utils.LUMA_WEIGHTS`). BT.601 matches OpenCV
+        and Pillow, BT.709 scikit-image.
     keep_dims : bool, default=True
         Keep the trailing channel axis (``(n, h, w, 1)``) instead of ``(n, h, w)``.
+
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
 
     Images that already have one channel pass through unchanged.
     """
 
     _parameter_constraints = {
-        "weights": [StrOptions(set(_LUMA)), "array-like"],
+        "weights": [StrOptions(set(LUMA_WEIGHTS)), "array-like"],
         "keep_dims": ["boolean"],
     }
 
@@ -124,11 +135,12 @@ class Grayscale(_ImageTransformer):
 
     def _luma(self):
         if isinstance(self.weights, str):
-            if self.weights not in _LUMA:
+            if self.weights not in LUMA_WEIGHTS:
                 raise ValueError(
-                    f"weights must be one of {sorted(_LUMA)} or 3 floats, got {self.weights!r}."
+                    f"weights must be one of {sorted(LUMA_WEIGHTS)} or 3 floats, got "
+                    f"{self.weights!r}."
                 )
-            return np.asarray(_LUMA[self.weights], dtype=np.float32)
+            return np.asarray(LUMA_WEIGHTS[self.weights], dtype=np.float32)
         w = np.asarray(self.weights, dtype=np.float32)
         if w.shape != (3,):
             raise ValueError(f"weights must have 3 values (R, G, B), got {self.weights!r}.")
@@ -152,6 +164,13 @@ class Grayscale(_ImageTransformer):
 
 class FlattenImages(_ImageTransformer):
     """Flatten images to vectors of ``h * w * c`` features; ``inverse_transform`` reshapes back.
+
+    Attributes
+    ----------
+    input_shape_ : tuple
+        Shape of one image seen in ``fit``.
+    n_features_in_ : int
+        Its number of values.
 
     Examples
     --------

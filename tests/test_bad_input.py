@@ -2,7 +2,8 @@
 the offending argument or file, and nothing is written (no file, no fitted estimator).
 
 The cases are the defects of the adversarial audit (issue 13) and the bad inputs the other test
-modules cover one by one; the CLI's bad arguments live in tests/cli/test_cli.py.
+modules cover one by one; the CLI's bad arguments live in tests/cli/test_cli.py and the
+CLI's user errors of issue 25 in tests/_bad_input_cli.py (collected here).
 """
 
 import os
@@ -15,6 +16,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _bad_input_cli import CASES as CLI_USER_ERROR_CASES  # noqa: E402
+from _bad_input_cli import cli_models, test_cli_user_error_exits_2  # noqa: E402, F401
 from _bad_input_data import (  # noqa: E402
     jpeg_bytes,
     png_bomb,
@@ -23,11 +26,14 @@ from _bad_input_data import (  # noqa: E402
     write_market,
     write_pets,
 )
+from _bad_input_matching import MATCHING_CALL_CASES  # noqa: E402
 
 from skreid.cli import main  # noqa: E402
 from skreid.cli._common import MARKER_FILE  # noqa: E402
 from skreid.datasets import load_image_folder, load_market1501, load_oxford_pets  # noqa: E402
 from skreid.metrics import cmc_curve, evaluate_reid  # noqa: E402
+from skreid.plotting import plot_activation_maps  # noqa: E402
+from skreid.runtime import crop_detections  # noqa: E402
 from skreid.utils import PixelScaleWarning, check_images  # noqa: E402
 
 RNG = np.random.RandomState(0)
@@ -216,7 +222,7 @@ def _pca(**params):
 def _triplet(**params):
     from skreid.reid import TripletEmbedder
 
-    base = dict(architecture="seed", weights=None, image_size=None, epochs=1, batch_size=4,
+    base = dict(backbone="seed", weights=None, image_size=None, epochs=1, batch_size=4,
                 images_per_identity=2, validation_fraction=0.0, random_state=0)
     return TripletEmbedder(**{**base, **params})
 
@@ -322,7 +328,13 @@ CALL_CASES = [
     ("check-images-empty", lambda: check_images(np.zeros((0, 4, 4))), ValueError, r"X is empty"),
     ("check-images-object", lambda: check_images(np.array([[["a"]]], dtype=object)),
      ValueError, r"X must hold numbers"),
-]
+    ("activation-maps-without-a-conv-backbone",
+     lambda: plot_activation_maps(_fitted_pca(), IMAGES), TypeError,
+     r"needs an estimator with an activation_maps\(X\) method.*PCAReID has none"),
+    ("detection-box-outside-the-frame",
+     lambda: crop_detections(np.zeros((20, 30, 3), np.uint8), [[0, 0, 5, 5], [40, 0, 50, 9]],
+                             (8, 4)), ValueError, r"boxes\[1\] = .*no pixel inside the 30x20"),
+] + MATCHING_CALL_CASES  # tracklets, cameras, camera normalisation
 
 
 @pytest.mark.parametrize("case, action, error, pattern", CALL_CASES,
@@ -485,7 +497,7 @@ def test_cli_bad_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys,
 def test_bad_input_case_count():
     """The size of the table (reported in the closing note of issue 13)."""
     n = len(DATA_CASES) + len(SKIPPABLE) + len(FIT_CASES) + len(CALL_CASES) + len(WARN_CASES) \
-        + len(CLI_CASES)
+        + len(CLI_CASES) + len(CLI_USER_ERROR_CASES)
     assert n >= 80, n
 
 
@@ -493,7 +505,7 @@ def test_bad_input_case_count():
 @pytest.fixture(scope="module")
 def fitted_keras():
     """A tiny TripletEmbedder and MultiTaskPetNet fitted on uint8 images (one epoch each)."""
-    triplet = _triplet(flip_test=False, run_eagerly=True).fit(IMAGES, IDS)
+    triplet = _triplet(test_time_flip=False, run_eagerly=True).fit(IMAGES, IDS)
     pets = _multitask(epochs=1).fit(IMAGES, IDS % 2)
     return triplet, pets
 
@@ -516,7 +528,7 @@ def test_keras_01_floats_after_a_uint8_fit_warn(fitted_keras, which):
 
 @pytest.mark.parametrize("which", ["triplet", "pets"])
 def test_keras_reads_uint8_the_same_after_a_fit_on_01_floats(which):
-    est = (_triplet(flip_test=False, run_eagerly=True) if which == "triplet"
+    est = (_triplet(test_time_flip=False, run_eagerly=True) if which == "triplet"
            else _multitask(epochs=1))
     est.fit(IMAGES / 255.0, IDS if which == "triplet" else IDS % 2)
     assert est.pixel_range_ == 1.0

@@ -43,7 +43,7 @@ def _tiny(name):
         # report's random-triplet loss accepts those (batch-hard needs >= 2 images per
         # identity, by design).
         "TripletEmbedder": lambda: [reid.TripletEmbedder(
-            architecture=check_trunk, weights=None, image_size=None, loss="random_triplet",
+            backbone=check_trunk, weights=None, image_size=None, loss="random_triplet",
             id_loss_weight=0.0, augment=False, epochs=1, batch_size=4,
             validation_fraction=0.0, run_eagerly=True, random_state=0)],
         "MultiTaskPetNet": lambda: [pets.MultiTaskPetNet(
@@ -99,7 +99,12 @@ _PETS_FAILS = {
 }
 EXPECTED_FAILED = {
     "PCAReID": {},  # every check passes
-    "TripletEmbedder": {},  # every check passes (two are ulp-sensitive, see below)
+    # the others pass (two are ulp-sensitive, see below)
+    "TripletEmbedder": {"check_classifiers_classes": (
+        "y == -1 marks an unlabeled image (scikit-learn's semi-supervised convention, "
+        "adaptation to new cameras): the check's [-1, 1] problem is one identity and "
+        "unlabeled images, refused; sklearn exempts its own semi-supervised classifiers from "
+        "these labels by name (_choose_check_classifiers_labels)")},
     "LOMOFeatures": dict.fromkeys(_IMAGE_ONLY_CHECKS, _IMAGE_ONLY),
     "ResizeImages": dict.fromkeys(_IMAGE_ONLY_CHECKS + ["check_transformers_unfitted_stateless"],
                                   _IMAGE_ONLY),
@@ -186,3 +191,50 @@ def test_sklearn_compatible(estimator, check, request):
         if "Not equal to tolerance" not in str(exc):
             raise
         pytest.xfail(reason)
+
+
+# ----------------------------------------------------------------- documented attributes
+def _documented_attributes(cls):
+    """Names of the numpydoc "Attributes" section of ``cls``'s docstring (a line may list
+    several names, comma-separated, and continue after a backslash)."""
+    lines = (cls.__doc__ or "").replace("\\\n", " ").splitlines()
+    start = next((i for i, line in enumerate(lines[:-1]) if line.strip() == "Attributes"
+                  and set(lines[i + 1].strip()) == {"-"}), None)
+    if start is None:
+        return set()
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    names = set()
+    for line in lines[start + 2:]:
+        stripped = line.strip()
+        if stripped and len(line) - len(line.lstrip()) == indent:
+            if stripped in ("Examples", "See Also", "Notes", "References", "Methods"):
+                break
+            names.update(n.strip() for n in stripped.split(" : ")[0].rstrip(" :").split(","))
+    return names
+
+
+def _fit_tiny(est):
+    """``est`` fitted on tiny data of the kind it takes (images with identities, pets with
+    breeds and masks, or images alone)."""
+    from skreid.datasets import make_people, make_pets
+
+    if type(est).__name__.endswith("PetNet"):
+        pets = make_pets(n_samples=16, n_classes=2, image_size=32, random_state=0)
+        return est.fit(pets.images, pets.labels, masks=pets.masks)
+    people = make_people(n_identities=4, n_images_per_identity=4, n_cameras=2,
+                         image_shape=(16, 8, 3), random_state=0)
+    if hasattr(est, "set_gallery"):
+        return est.fit(people.images, people.person_ids)
+    return est.fit(people.images)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, _ in all_estimators()
+                                        if name not in NOT_CHECKED))
+def test_every_fitted_attribute_is_documented(name):
+    """Every public attribute a fit sets (ending in ``_``) is in the class's Attributes."""
+    if name in KERAS_ESTIMATORS and not HAS_KERAS:
+        pytest.skip("Keras is not installed")
+    est = _fit_tiny(_tiny(name)[0])
+    fitted = {k for k in vars(est) if k.endswith("_") and not k.startswith("_")}
+    missing = fitted - _documented_attributes(type(est))
+    assert not missing, f"{name}: fitted attributes missing from the docstring: {missing}"

@@ -20,6 +20,7 @@ def _run(code):
         "import skreid",
         "import skreid.preprocessing, skreid.utils",
         "from skreid import datasets, metrics, model_selection",
+        "import skreid.metrics.pairwise",
         "from skreid.reid import PCAReID",
         "import skreid.pets",
         "import skreid.plotting",
@@ -49,3 +50,21 @@ def test_lazy_keras_estimators_are_listed():
     assert {"PCAReID", "TripletEmbedder", "MultiTaskPetNet", "FineTunedPetNet"} <= set(dir(skreid))
     with pytest.raises(AttributeError, match="no attribute"):
         skreid.NotAThing  # noqa: B018
+
+
+def test_collecting_the_docstring_examples_imports_no_tensorflow():
+    """``pytest`` collects skreid's examples (``--doctest-modules``, conftest.py) from the
+    source: a run of other tests never pays for TensorFlow because of them."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import sys, pytest\n"
+        "rc = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'skreid'])\n"
+        f"print(int(rc), sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root).stdout.strip().splitlines()
+    n_items = [line for line in out if "tests collected" in line or "test collected" in line]
+    assert out[-1] == "0 []", out[-5:]
+    assert n_items and int(n_items[0].split()[0]) >= 60, n_items

@@ -68,7 +68,7 @@ methods = {
                                          grayscale=True),
     "classical preset": make_classical_reid(n_components=300 if DATA else 200),
     "TripletEmbedder (short training)": TripletEmbedder(
-        architecture="seed", weights=None, image_size=(64, 32), epochs=10 if DATA else 25,
+        backbone="seed", weights=None, image_size=(64, 32), epochs=10 if DATA else 25,
         batch_size=32,
         id_loss_weight=0.0, augment=False, validation_fraction=0.0, random_state=0),
 }

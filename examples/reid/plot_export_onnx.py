@@ -33,8 +33,8 @@ test = ~train
 # ----------------------
 # The report's seed branch, resized inside the network to 96x48 and trained with
 # augmentation and test-time flip averaging: all three are what a naive export gets wrong.
-reid = TripletEmbedder(architecture="seed", image_size=(96, 48), augment=True,
-                       flip_test=True, epochs=5, batch_size=32, images_per_identity=4,
+reid = TripletEmbedder(backbone="seed", image_size=(96, 48), augment=True,
+                       test_time_flip=True, epochs=5, batch_size=32, images_per_identity=4,
                        random_state=0)
 reid.fit(people.images[train], people.person_ids[train])
 
@@ -49,7 +49,7 @@ path = os.path.join(folder, "reid.onnx")
 report = skreid.export_onnx(reid, path)
 print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB, opset {report['opset']}, "
       f"checked: max abs difference {report['verification']['embeddings']:.1g}")
-print("recorded:", {k: report[k] for k in ("estimator", "input", "flip_test", "metric")})
+print("recorded:", {k: report[k] for k in ("estimator", "input", "test_time_flip", "metric")})
 
 # %%
 # Embed with the runtime, in a process without TensorFlow

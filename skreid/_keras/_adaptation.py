@@ -3,7 +3,7 @@
 Cluster-contrast style (Ge et al., "Self-paced Contrastive Learning", NeurIPS 2020; Dai et
 al., "Cluster Contrast for Unsupervised Person Re-Identification", ACCV 2022): each round
 embeds the images with the current network, computes their k-reciprocal Jaccard distances
-(:func:`skreid.search.jaccard_k_reciprocal`), clusters them with scikit-learn's DBSCAN
+(:func:`skreid.metrics.pairwise.jaccard_k_reciprocal`), clusters them with scikit-learn's DBSCAN
 (``metric="precomputed"``), drops the noise and trains for a few epochs on the clusters as
 pseudo-identities: batch-hard triplet loss on P x K batches of them, plus a cross-entropy on
 the cosine similarities to the clusters' centroids (a classifier re-initialised each round
@@ -22,11 +22,12 @@ import numpy as np
 from keras import ops
 from sklearn.cluster import DBSCAN
 
+from skreid._keras._base import resolve_run_eagerly
 from skreid._keras._losses import IdentityLoss
 from skreid._keras._registry import LOSSES, OPTIMIZERS, SCHEDULES
 from skreid._keras._reid_networks import embedding_model
 from skreid._keras._samplers import PKSampler, as_keras_dataset
-from skreid.search import jaccard_k_reciprocal
+from skreid.metrics.pairwise import camera_normalize, jaccard_k_reciprocal, l2_normalize
 
 #: share of the images that are DBSCAN core points with ``eps="auto"`` (see :func:`auto_eps`)
 AUTO_EPS_QUANTILE = 0.75
@@ -52,10 +53,7 @@ def cluster_pseudo_labels(embeddings, *, eps="auto", min_samples=4, k1=30, k2=6,
     """
     emb = np.asarray(embeddings, dtype=np.float64)
     if cameras is not None:  # each camera's mean removed: clusters join people across cameras
-        emb = emb.copy()
-        for cam in np.unique(cameras):
-            emb[cameras == cam] -= emb[cameras == cam].mean(axis=0)
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = l2_normalize(camera_normalize(emb, cameras, mode="center", min_samples=1))
     d = jaccard_k_reciprocal(emb, k1=k1, k2=k2)
     eps = auto_eps(d, min_samples) if eps == "auto" else float(eps)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(d)
@@ -118,7 +116,7 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
                   k1=30, k2=6, cameras=None, camera_centring=True, head=True, triplet=True,
                   loss="batch_hard", schedule="cosine",
                   margin=0.3, optimizer="adam", learning_rate=3.5e-4, batch_size=64,
-                  images_per_identity=4, run_eagerly=False, verbose=0, rng=None):
+                  images_per_identity=4, run_eagerly="auto", verbose=0, rng=None):
     """Adapt ``model`` in place on images ``X`` whose ``labels`` are ``-1`` when unknown.
 
     ``labels`` are integer codes (``0..L-1`` for labeled images, ``-1`` for unlabeled ones);
@@ -192,8 +190,9 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
         # a fresh optimizer each round: warm up over its first epoch (Adam's first steps move
         # every weight by about the full rate), then decay
         rate = SCHEDULES[schedule](keras, learning_rate, epochs * len(sampler), len(sampler))
+        eager = resolve_run_eagerly(run_eagerly, epochs * len(sampler))
         net.compile(optimizer=OPTIMIZERS[optimizer](keras, rate), loss=losses,
-                    run_eagerly=run_eagerly, jit_compile=False)
+                    run_eagerly=eager, jit_compile=False)
         dataset = as_keras_dataset(X[keep], {name: codes for name in losses}, sampler)
         fit = net.fit(dataset, epochs=epochs, steps_per_epoch=len(sampler), shuffle=False,
                       verbose=min(max(int(verbose) - 1, 0), 2))

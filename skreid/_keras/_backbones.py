@@ -160,7 +160,8 @@ def build_backbone(name, input_shape, weights=None, *, alpha=None, freeze_bn=Non
         if not os.path.isfile(path):
             shared = f" (e.g. the shared {spec.shared_weights})" if spec.shared_weights else ""
             raise ValueError(
-                f"weights file not found: {path!r}. Pass an existing .weights.h5 file for "
+                f"weights file {'is a directory' if os.path.isdir(path) else 'not found'}: "
+                f"{path!r}. Pass an existing .weights.h5 file for "
                 f"{arch}{shared}, 'imagenet' or None."
             )
         model = make(None)

@@ -27,6 +27,16 @@ mixins)::
             # The default calls self.model_.fit(X, y, batch_size=self.batch_size, ...)
             # through self._keras_fit, which a custom _train can reuse.
 
+        # --- export (skreid.export_onnx) ----------------------------------------------------
+        def _inference_graph(self):
+            # optional: the fitted estimator's inference as an InferenceGraph
+            # (skreid._keras._export_protocol), e.g.
+            # from skreid._keras._inference_graph.embedder_graph; the exporter converts it,
+            # checks it against the estimator and writes it, whatever the class.
+
+The estimator computes its fitted state from what these hooks and the helpers of
+``skreid._keras`` return (the helpers take values, never the estimator).
+
 Parameters the mixin reads from the subclass (each optional): ``random_state`` (int,
 RandomState or None), ``verbose`` (0 silent, 1 Keras progress bar, 2 one line per epoch),
 ``warm_start`` (``fit`` continues training the existing ``model_``), ``epochs``,
@@ -108,6 +118,32 @@ def _keras_loaded():
     return "keras" in sys.modules
 
 
+#: ``run_eagerly="auto"``: a call of at most this many steps (training batches of a ``fit``
+#: call, inference batches) runs eagerly; tracing its graph would cost more than it saves
+AUTO_EAGER_STEPS = 64
+
+
+def resolve_run_eagerly(run_eagerly, n_steps):
+    """``True`` / ``False`` for a call of ``n_steps`` steps under ``run_eagerly``
+    (``"auto"`` or a bool, the parameter of every skreid Keras estimator)."""
+    if isinstance(run_eagerly, str) and run_eagerly == "auto":
+        return int(n_steps) <= AUTO_EAGER_STEPS
+    return bool(run_eagerly)
+
+
+def keras_fit(model, x, y=None, *, epochs, initial_epoch=0, verbose=0, callbacks=None,
+              **kwargs):
+    """``model.fit`` for ``epochs`` epochs after ``initial_epoch``: its history as a dict of
+    float lists, with the wall time of each epoch under ``"epoch_time"``."""
+    keras = import_keras()
+    timer = _EpochTimer(keras)
+    hist = model.fit(x, y, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+                     verbose=verbose, callbacks=[timer, *(callbacks or [])], **kwargs)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history["epoch_time"] = timer.times
+    return history
+
+
 def _is_keras_model(value):
     # no Keras model can exist before keras is imported: never import it just to check
     if not _keras_loaded():
@@ -183,6 +219,8 @@ class KerasEstimatorMixin:
 
     #: attribute names dropped when pickling (caches rebuilt lazily from ``model_``)
     _keras_transient_attrs = ()
+    #: private state restored by skreid.load (the seed continued training derives from)
+    _saved_state_attrs = ("_seed_",)
 
     # ---------------------------------------------------------------- public API
     def fit(self, X, y=None, **fit_params):
@@ -230,6 +268,12 @@ class KerasEstimatorMixin:
         """Hook: train ``model_`` for ``epochs`` epochs and return per-epoch history."""
         return self._keras_fit(X, y, epochs=epochs, batch_size=getattr(self, "batch_size", 32))
 
+    def _inference_graph(self):
+        """Hook of :func:`skreid.export_onnx`: the fitted estimator's inference as an
+        :class:`~skreid._keras.InferenceGraph`. The default: not exportable (TypeError)."""
+        raise TypeError(f"{type(self).__name__} gives no inference graph to export (it "
+                        "does not implement _inference_graph).")
+
     # ---------------------------------------------------------------- helpers
     def _keras_verbose(self):
         verbose = int(getattr(self, "verbose", 0) or 0)
@@ -240,16 +284,8 @@ class KerasEstimatorMixin:
 
         ``x`` may be arrays (``batch_size`` in ``kwargs``) or a ``keras.utils.PyDataset``.
         """
-        keras = import_keras()
-        timer = _EpochTimer(keras)
-        start = self.n_epochs_
-        hist = self.model_.fit(
-            x, y, epochs=start + epochs, initial_epoch=start, verbose=self._keras_verbose(),
-            callbacks=[timer, *(callbacks or [])], **kwargs,
-        )
-        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        history["epoch_time"] = timer.times
-        return history
+        return keras_fit(self.model_, x, y, epochs=epochs, initial_epoch=self.n_epochs_,
+                         verbose=self._keras_verbose(), callbacks=callbacks, **kwargs)
 
     def _append_history(self, history):
         n_new = max((len(v) for v in history.values()), default=0)
@@ -273,7 +309,9 @@ class KerasEstimatorMixin:
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
+        from skreid.utils import migrate_renamed_params
+
+        state = migrate_renamed_params(type(self), state)  # pickled before a rename
         for name, value in list(state.items()):
             if isinstance(value, _KerasModelBytes):
                 state[name] = value.to_model()

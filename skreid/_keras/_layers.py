@@ -4,7 +4,10 @@ This module imports Keras: import it only when a Keras estimator is used.
 """
 
 import keras
+import numpy as np
 from keras import ops
+
+from skreid.utils import LUMA_WEIGHTS
 
 _PACKAGE = "skreid"
 
@@ -72,7 +75,7 @@ class Grayscale(keras.layers.Layer):
     """RGB -> luma with ITU-R BT.601 weights (the report's grayscale), keeps a channel axis."""
 
     def call(self, inputs):
-        weights = ops.convert_to_tensor([0.299, 0.587, 0.114], dtype=inputs.dtype)
+        weights = ops.convert_to_tensor(LUMA_WEIGHTS["bt601"], dtype=inputs.dtype)
         return ops.sum(inputs * weights, axis=-1, keepdims=True)
 
     def compute_output_shape(self, input_shape):
@@ -193,3 +196,186 @@ class StripePooling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "parts": self.parts}
+
+
+def _luma(x):
+    """ITU-R BT.601 luma of ``(..., 3)`` RGB, keeping the channel axis."""
+    weights = ops.convert_to_tensor([0.299, 0.587, 0.114], dtype=x.dtype)
+    return ops.sum(x * weights, axis=-1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ColorAugmentation(keras.layers.Layer):
+    """Photometric augmentation of ``[0, 255]`` images, active only in training: what two
+    cameras change about the same person (exposure, contrast, white balance, colour
+    rendering, tone curve), so that the embedding stops relying on it.
+
+    At ``strength`` s each image, with probability ``probability``, gets in turn: a
+    brightness gain in ``1 +- 0.4 s``, a per-channel gain in ``1 +- 0.2 s`` (white balance),
+    a contrast factor in ``1 +- 0.4 s`` about its mean luma, a saturation factor in
+    ``1 +- 0.4 s`` about each pixel's luma, a hue rotation about the grey axis by up to
+    ``+- 0.1 s`` of a turn, clipping to the pixel range and a gamma in ``[1.5 ** -s,
+    1.5 ** s]`` (log-uniform); then, independently, per-channel auto-contrast (each channel
+    stretched to ``[0, 255]``, PIL's ``autocontrast``) with probability ``0.2 s`` and
+    grayscale with probability ``0.2 s``. Factors are uniform. One-channel images get the
+    brightness, contrast, gamma and auto-contrast steps only. The ranges are those of
+    colour-jitter domain-generalisation recipes (torchvision's ``ColorJitter(0.4, 0.4, 0.4,
+    0.1)``, ``RandomGrayscale(0.2)``) at ``s = 1``.
+
+    The layer is the identity in inference, and is left out of exported ONNX graphs
+    (``training_only``).
+    """
+
+    training_only = True
+
+    def __init__(self, strength=1.0, probability=0.8, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.strength = float(strength)
+        self.probability = float(probability)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.strength == 0:
+            return inputs
+        s, dtype = self.strength, inputs.dtype
+        rgb = inputs.shape[-1] == 3
+        n = ops.shape(inputs)[0]
+        rnd = keras.random.uniform((n, 9), seed=self.seed_generator, dtype=dtype)
+
+        def factor(i, half_width):  # uniform in 1 +- half_width, shaped to broadcast
+            return ops.reshape(1.0 + half_width * (2.0 * rnd[:, i] - 1.0), (-1, 1, 1, 1))
+
+        def chosen(i, p):
+            return ops.reshape(rnd[:, i] < p, (-1, 1, 1, 1))
+
+        x = inputs / 255.0
+        x = x * factor(0, 0.4 * s)
+        if rgb:
+            gains = keras.random.uniform((n, 1, 1, 3), minval=1.0 - 0.2 * s,
+                                         maxval=1.0 + 0.2 * s, seed=self.seed_generator,
+                                         dtype=dtype)
+            x = x * gains
+        gray = _luma(x) if rgb else x
+        mean = ops.mean(gray, axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) * factor(1, 0.4 * s) + mean
+        if rgb:
+            gray = _luma(x)
+            x = (x - gray) * factor(2, 0.4 * s) + gray
+            x = ops.einsum("nhwc,ndc->nhwd", x, self._hue_rotation(rnd[:, 3], 0.1 * s))
+        x = ops.clip(x, 0.0, 1.0)
+        log_gamma = float(np.log(1.5)) * s * (2.0 * rnd[:, 4] - 1.0)
+        x = ops.power(ops.maximum(x, 1e-6), ops.reshape(ops.exp(log_gamma), (-1, 1, 1, 1)))
+        x = ops.where(chosen(5, self.probability), x * 255.0, inputs)
+        low = ops.min(x, axis=(1, 2), keepdims=True)
+        high = ops.max(x, axis=(1, 2), keepdims=True)
+        stretched = (x - low) * (255.0 / ops.maximum(high - low, 1.0))
+        x = ops.where(chosen(6, 0.2 * s), stretched, x)
+        if rgb:
+            x = ops.where(chosen(7, 0.2 * s), ops.repeat(_luma(x), 3, axis=-1), x)
+        return x
+
+    @staticmethod
+    def _hue_rotation(u, max_turn):
+        """``(n, 3, 3)`` rotations about the grey axis by ``(2 u - 1) max_turn`` turns
+        (Rodrigues' formula for the unit axis ``(1, 1, 1) / sqrt(3)``)."""
+        angle = (2.0 * u - 1.0) * max_turn * 2.0 * np.pi
+        cos, sin = ops.cos(angle)[:, None, None], ops.sin(angle)[:, None, None]
+        eye = np.eye(3, dtype="float32")
+        ones = np.full((3, 3), 1.0 / 3.0, dtype="float32")
+        cross = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], "float32") / np.sqrt(3.0)
+        return cos * eye + (1.0 - cos) * ones + sin * cross
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "strength": self.strength,
+                "probability": self.probability, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PartialInstanceNormalization(keras.layers.Layer):
+    """Instance normalisation of the first ``channels`` channels, the others unchanged: the
+    IN half of an IBN-a block (Pan et al., "Two at Once: Enhancing Learning and
+    Generalization Capacities via IBN-Net", ECCV 2018).
+
+    Each image's channel is normalised over its positions and then given the learned scale
+    ``gamma`` and offset ``beta``, so its mean and spread no longer depend on the image's
+    exposure, contrast or colour cast (an image's "style"). :func:`calibrate_instance_norm`
+    sets ``gamma``/``beta`` to the average per-image spread and mean of the pretrained
+    network's activations there, so an inserted layer starts close to the identity.
+    """
+
+    def __init__(self, channels, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        if not 0 < self.channels <= input_shape[-1]:
+            raise ValueError(f"channels={self.channels} must be in [1, {input_shape[-1]}].")
+        self.gamma = self.add_weight(name="gamma", shape=(self.channels,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(self.channels,), initializer="zeros")
+
+    def call(self, inputs):
+        k = self.channels
+        part = inputs[..., :k]
+        mean, var = ops.moments(part, axes=(1, 2), keepdims=True)
+        part = (part - mean) * ops.rsqrt(var + self.epsilon) * self.gamma + self.beta
+        if k == inputs.shape[-1]:
+            return part
+        return ops.concatenate([part, inputs[..., k:]], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MixStyle(keras.layers.Layer):
+    """MixStyle (Zhou et al., "Domain Generalization with MixStyle", ICLR 2021), training only.
+
+    With probability ``probability`` per batch, each image's feature statistics (per-channel
+    mean and standard deviation over positions) are replaced by a mix, with a weight drawn
+    from Beta(``alpha``, ``alpha``), of its own and those of another image of the batch
+    (a random permutation): new "styles" from the training cameras' ones. The statistics are
+    not back-propagated through, as in the paper. The identity in inference; left out of
+    exported ONNX graphs (``training_only``).
+    """
+
+    training_only = True
+
+    def __init__(self, probability=0.5, alpha=0.1, epsilon=1e-6, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = float(probability)
+        self.alpha = float(alpha)
+        self.epsilon = float(epsilon)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.probability == 0:
+            return inputs
+        n = ops.shape(inputs)[0]
+        mean, var = ops.moments(inputs, axes=(1, 2), keepdims=True)
+        std = ops.sqrt(var + self.epsilon)
+        mean, std = ops.stop_gradient(mean), ops.stop_gradient(std)
+        normed = (inputs - mean) / std
+        lam = keras.random.beta((n, 1, 1, 1), self.alpha, self.alpha,
+                                seed=self.seed_generator, dtype=inputs.dtype)
+        perm = ops.argsort(keras.random.uniform((n,), seed=self.seed_generator))
+        mix_mean = lam * mean + (1.0 - lam) * ops.take(mean, perm, axis=0)
+        mix_std = lam * std + (1.0 - lam) * ops.take(std, perm, axis=0)
+        mixed = normed * mix_std + mix_mean
+        apply = keras.random.uniform((), seed=self.seed_generator) < self.probability
+        return ops.where(apply, mixed, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "probability": self.probability, "alpha": self.alpha,
+                "epsilon": self.epsilon, "seed": self.seed}

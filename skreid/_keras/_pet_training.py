@@ -1,4 +1,6 @@
-"""Keras-side helpers of the pets estimators: resizing, augmented batches, staged freezing.
+"""Keras-side helpers of the pets estimators: resizing, augmented batches, a training stage,
+staged freezing, inference. Each takes the network and arrays and returns arrays or the
+history; the estimators keep their own state.
 
 Only :mod:`skreid.pets` imports this module, inside ``fit`` / ``predict``, so Keras is
 loaded only when a pets estimator is used.
@@ -9,7 +11,7 @@ import math
 import numpy as np
 
 from skreid._keras._backbones import backbone_blocks
-from skreid._keras._base import import_keras
+from skreid._keras._base import import_keras, keras_fit, resolve_run_eagerly
 
 keras = import_keras()
 ops = keras.ops
@@ -117,6 +119,30 @@ class PetBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self.order = self.rng.permutation(len(self.images))
+
+
+def train_stage(model, train, val, *, epochs, batch_size, seed, augment, run_eagerly,
+                initial_epoch, verbose=0):
+    """Train ``model`` for ``epochs`` epochs on ``train = (images, breed, masks)`` (arrays of
+    :class:`PetBatches`); return the history (``val_*`` metrics on ``val`` when given).
+
+    ``seed`` seeds the shuffling and augmentation; the batch order is shuffled by
+    :class:`PetBatches` from the seeded fit's own generator (Keras would draw it from the
+    global one, which other threads move). ``run_eagerly`` (``"auto"`` or a bool) is
+    resolved for this call's number of steps.
+    """
+    from skreid._keras._seeding import fit_python_random
+
+    data = PetBatches(*train, batch_size, seed, augment=augment,
+                      batch_order_random=fit_python_random())
+    # tracing the train step costs seconds (~15 s for MobileNetV3 on 2 cores); for a handful
+    # of steps, eager execution is much faster
+    model.run_eagerly = resolve_run_eagerly(run_eagerly, epochs * len(data))
+    kwargs = {}
+    if val is not None:
+        kwargs["validation_data"] = PetBatches(*val, batch_size, seed, shuffle=False)
+    return keras_fit(model, data, epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
+                     shuffle=False, **kwargs)
 
 
 def set_backbone_trainable(model, n_blocks, freeze_bn=True, name="mobilenet_v3_small"):

@@ -49,6 +49,9 @@ class Backbone:
         Which backbones get every BatchNormalization layer frozen: pretrained weights keep
         their ImageNet statistics (the shared MobileNetV3 file is BatchNorm-folded, so it
         breaks otherwise); a random backbone's BatchNorm must learn its statistics.
+    instance_norm_layers : tuple of str
+        Layers after which ``ibn=True`` inserts instance normalisation of half the channels
+        (IBN-a): each block's expansion up to stride 16 (see :mod:`skreid._keras._style`).
     """
 
     application: str
@@ -61,6 +64,7 @@ class Backbone:
     last_downsampling: tuple = ()
     shared_weights: str = None
     freeze_batchnorm: str = "pretrained"
+    instance_norm_layers: tuple = ()
 
     def architecture(self, alpha=None):
         """How the expected network is named in error messages."""
@@ -93,6 +97,7 @@ BACKBONES = {
         block_pattern=r"expanded_conv(?:_(\d+))?_",
         last_downsampling=("expanded_conv_8_depthwise", "expanded_conv_8_depthwise_pad"),
         shared_weights="mobilenet_v3_small_075_224_imagenet_no_top_bnfolded.weights.h5",
+        instance_norm_layers=tuple(f"expanded_conv_{i}_expand_bn" for i in range(1, 8)),
     ),
     "mobilenet_v2": Backbone(
         application="MobileNetV2",
@@ -106,6 +111,7 @@ BACKBONES = {
         },
         block_pattern=r"(?:expanded_conv|block_(\d+))_",
         last_downsampling=("block_13_depthwise", "block_13_pad"),
+        instance_norm_layers=tuple(f"block_{i}_expand_BN" for i in range(1, 13)),
     ),
 }
 

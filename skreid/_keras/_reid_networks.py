@@ -8,15 +8,19 @@ Every network built here has one image input (raw pixels) and these named layers
 * output ``"triplet"``: what the triplet loss sees during training;
 * output ``"logits"`` (only with an identity head): identity logits, training only.
 
-Augmentation layers (flip, translation, random erasing) sit after the input and are active
-only in training mode. This module imports Keras: import it only when a Keras estimator is used.
+Augmentation layers (flip, translation, colour, random erasing) sit after the input and are
+active only in training mode; IBN-a instance normalisation and MixStyle go into a pretrained
+backbone's early blocks (:mod:`skreid._keras._style`). This module imports Keras: import it
+only when a Keras estimator is used.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from skreid._keras._backbones import build_backbone, freeze_up_to_stride
 from skreid._keras._layers import (
+    ColorAugmentation,
     GeneralizedMeanPooling,
     Grayscale,
     RandomErasing,
@@ -25,6 +29,7 @@ from skreid._keras._layers import (
     StripePooling,
 )
 from skreid._keras._registry import BACKBONES
+from skreid._keras._style import add_style_layers, calibrate_instance_norm
 
 #: architectures :func:`build_reid_network` accepts: two built here, then the registry's
 ARCHITECTURES = ("seed", "resnet", *BACKBONES)
@@ -88,10 +93,13 @@ def resnet_trunk(x, widths=(32, 64, 128, 256)):
     return x
 
 
-def _augmentation(x):
-    """Training-only augmentation: horizontal flip, 10 % translation, random erasing."""
+def _augmentation(x, color_augment=0.0):
+    """Training-only augmentation: horizontal flip, 10 % translation, colour (at strength
+    ``color_augment``, when above 0), random erasing."""
     x = layers.RandomFlip("horizontal")(x)
     x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(x)
+    if color_augment:
+        x = ColorAugmentation(color_augment, name="color_augmentation")(x)
     return RandomErasing(probability=0.5)(x)
 
 
@@ -111,6 +119,10 @@ def build_reid_network(
     frozen_stride=None,
     last_stride=2,
     n_parts=0,
+    color_augment=0.0,
+    ibn=False,
+    mixstyle=0.0,
+    calibration_images=None,
 ):
     """Build the training network of a re-ID embedder (see the module docstring).
 
@@ -152,6 +164,18 @@ def build_reid_network(
         own BN neck and identity classifier; the triplet loss and the embedding see their
         L2-normalised features concatenated (each scaled by ``1 / sqrt(1 + n_parts)``, so the
         whole is unit-norm).
+    color_augment : float
+        Strength of the training-only :class:`~skreid._keras._layers.ColorAugmentation`
+        (0: none); only with ``augment``.
+    ibn : bool
+        Registry backbones only: IBN-a instance normalisation of half the channels in the
+        blocks up to stride 16, calibrated on ``calibration_images``
+        (:func:`~skreid._keras._style.calibrate_instance_norm`).
+    mixstyle : float
+        Registry backbones only: per-batch probability of MixStyle after the stride-4 and
+        stride-8 blocks (0: none).
+    calibration_images : array-like, optional
+        A sample of training images (as fed to the network) for the IBN calibration.
 
     Returns
     -------
@@ -169,7 +193,7 @@ def build_reid_network(
         image_size[0] * image_size[1] > input_shape[0] * input_shape[1]
     )
     if augment_first:
-        x = _augmentation(x)
+        x = _augmentation(x, color_augment)
     if resize:
         x = layers.Resizing(*image_size, interpolation="bilinear", antialias=True)(x)
     if grayscale and x.shape[-1] == 3:
@@ -178,7 +202,7 @@ def build_reid_network(
     if pretrained and x.shape[-1] == 1:
         x = RepeatChannels()(x)
     if augment and not augment_first:
-        x = _augmentation(x)
+        x = _augmentation(x, color_augment)
 
     if isinstance(architecture, str) and architecture == "seed":
         x = layers.Rescaling(1.0 / 255.0)(x)
@@ -197,6 +221,12 @@ def build_reid_network(
                                   last_stride=last_stride)
         if frozen_stride:
             freeze_up_to_stride(backbone, frozen_stride, architecture)
+        backbone = add_style_layers(backbone, architecture, ibn=ibn, mixstyle=mixstyle)
+        if ibn and calibration_images is not None:
+            feed = keras.Model(inputs, x)
+            calibrate_instance_norm(backbone, np.concatenate(
+                [np.asarray(feed(calibration_images[i : i + 64], training=False))
+                 for i in range(0, len(calibration_images), 64)]))
         trunk = backbone(x)
     else:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}.")
@@ -260,3 +290,28 @@ def embedding_model(model):
                               name="embedding_branches")(neck)
         return keras.Model(model.input, _unit_branches(neck, n_branches - 1, name="embedding"))
     return keras.Model(model.input, layers.UnitNormalization(name="embedding")(neck))
+
+
+def embed_images(embedder, X, *, flip=True, eager=False, batch_size=256):
+    """Float32 embeddings of images ``X`` by an :func:`embedding_model`.
+
+    With ``flip``, the L2-normalised mean of the image's and its mirror's unit embeddings:
+    twice the cost, a less noisy descriptor (training flips too, so both views are
+    in-distribution). ``eager`` calls the model batch by batch without tracing a predict
+    function (faster for tiny problems).
+    """
+
+    def once(images):
+        if eager:
+            out = [np.asarray(embedder(images[i : i + batch_size], training=False))
+                   for i in range(0, len(images), batch_size)]
+            return np.concatenate(out).astype(np.float32, copy=False)
+        return np.asarray(embedder.predict(images, batch_size=batch_size, verbose=0),
+                          dtype=np.float32)
+
+    emb = once(X)
+    if flip and X.shape[2] > 1:
+        emb = emb + once(np.ascontiguousarray(X[:, :, ::-1]))
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True),
+                               np.finfo(np.float32).tiny)
+    return emb.astype(np.float32, copy=False)

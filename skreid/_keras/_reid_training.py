@@ -6,9 +6,13 @@ restored), optimizer and schedule (from the registry), compilation.
 import it only when a Keras estimator is used.
 """
 
+import dataclasses
+from typing import NamedTuple
+
 import keras
 import numpy as np
 
+from skreid._keras._base import keras_fit, resolve_run_eagerly
 from skreid._keras._losses import IdentityLoss
 from skreid._keras._registry import LOSSES, OPTIMIZERS, SCHEDULES
 from skreid._keras._samplers import PKSampler, RandomTripletSampler, as_keras_dataset
@@ -101,60 +105,125 @@ def make_sampler(loss, codes, batch_size, images_per_identity, rng):
     return PKSampler(codes, batch_size // images_per_identity, images_per_identity, rng)
 
 
-def train_triplet(est, X, y, epochs, cameras=None):
-    """Train ``est.model_`` (a fitted-or-fresh ``TripletEmbedder``) for ``epochs`` epochs.
+@dataclasses.dataclass(frozen=True)
+class TripletTraining:
+    """The training settings of a :func:`train_triplet` call (a ``TripletEmbedder``'s
+    parameters of the same names, checked by the estimator)."""
 
-    The first fit draws the identity-disjoint validation split (kept by continued training),
-    compiles with the registry's optimizer and schedule over the whole run, feeds the loss's
-    sampler through one endless dataset, scores validation rank-1 each epoch (early stopping
-    restores the best weights) and indexes the training images as the gallery. Returns the
-    Keras history.
+    loss: str = "batch_hard"
+    margin: float = 0.3
+    id_loss_weight: float = 1.0
+    label_smoothing: float = 0.1
+    optimizer: str = "adam"
+    learning_rate: float = 3.5e-4
+    lr_schedule: str = "cosine"
+    warmup_epochs: int = 5
+    batch_size: int = 64
+    images_per_identity: int = 4
+    validation_fraction: float = 0.0
+    early_stopping: bool = True
+    patience: int = 10
+    run_eagerly: object = "auto"
+    verbose: int = 0
+
+    @classmethod
+    def from_params(cls, params):
+        """The settings named in ``params`` (e.g. ``estimator.get_params()``)."""
+        return cls(**{f.name: params[f.name] for f in dataclasses.fields(cls)})
+
+
+class TripletTrainingResult(NamedTuple):
+    """What :func:`train_triplet` returns."""
+
+    #: per-epoch losses, ``val_rank1`` (with validation) and ``epoch_time``
+    history: dict
+    #: the identities held out for validation (empty without validation)
+    validation_identities: np.ndarray
+    #: the epoch whose weights early stopping restored (counted from the first fit), or None
+    best_epoch: int | None
+
+
+def train_triplet(model, X, y, *, identities, training, epochs, embed, initial_epoch=0,
+                  validation_identities=None, cameras=None):
+    """Train ``model`` (a compiled or fresh :mod:`~skreid._keras._reid_networks` network) for
+    ``epochs`` epochs.
+
+    The first fit (``validation_identities=None``) draws the identity-disjoint validation
+    split, which continued training passes back; compiles with the registry's optimizer and
+    schedule over the whole run; feeds the loss's sampler through one endless dataset; scores
+    validation rank-1 each epoch with ``embed`` (images -> embeddings) and, with early
+    stopping, restores the best weights.
+
+    Parameters
+    ----------
+    model : keras.Model
+    X : ndarray of shape (n, h, w, c)
+    y : ndarray of shape (n,)
+        Identities, all of them in ``identities`` (the identity head's order) or none.
+    identities : ndarray
+        The identity head's classes.
+    training : TripletTraining
+    epochs : int
+    embed : callable
+        The estimator's embedding of images (for validation rank-1).
+    initial_epoch : int, default=0
+        Epochs trained before this call.
+    validation_identities : ndarray or None, default=None
+        The split of the first fit, for continued training.
+    cameras : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    result : TripletTrainingResult
     """
     # the global NumPy RNG is seeded by the estimator base for this fit
     rng = np.random.RandomState(np.random.randint(2**31 - 1))  # noqa: NPY002
-    codes = np.searchsorted(est.identities_, y) if np.isin(y, est.identities_).all() \
+    codes = np.searchsorted(identities, y) if np.isin(y, identities).all() \
         else np.unique(y, return_inverse=True)[1]
-    if est.n_epochs_ == 0:
-        train_mask, val_mask = split_identities(codes, est.validation_fraction, rng)
-        est.validation_identities_ = (
+    if validation_identities is None:
+        train_mask, val_mask = split_identities(codes, training.validation_fraction, rng)
+        validation_identities = (
             np.unique(y[val_mask]) if val_mask is not None else np.array([], y.dtype)
         )
     else:  # continued training keeps the identity split of the first fit
-        val_mask = np.isin(y, est.validation_identities_)
+        val_mask = np.isin(y, validation_identities)
         val_mask = val_mask if val_mask.any() else None
         train_mask = ~val_mask if val_mask is not None else np.ones(len(y), bool)
     tr = np.flatnonzero(train_mask)
     tr_codes = np.unique(codes[tr], return_inverse=True)[1]
-    sampler = make_sampler(est.loss, tr_codes, est.batch_size, est.images_per_identity, rng)
-    if est.n_epochs_ == 0 or not getattr(est.model_, "compiled", False):
+    sampler = make_sampler(training.loss, tr_codes, training.batch_size,
+                           training.images_per_identity, rng)
+    eager = resolve_run_eagerly(training.run_eagerly, epochs * len(sampler))
+    if initial_epoch == 0 or not getattr(model, "compiled", False):
         n_batches = len(sampler)
-        optimizer = make_optimizer(est.optimizer, est.learning_rate, est.lr_schedule,
-                                   total_steps=n_batches * epochs,
-                                   warmup_steps=n_batches * est.warmup_epochs)
+        optimizer = make_optimizer(training.optimizer, training.learning_rate,
+                                   training.lr_schedule, total_steps=n_batches * epochs,
+                                   warmup_steps=n_batches * training.warmup_epochs)
         compile_reid_model(
-            est.model_, loss=est.loss, margin=est.margin, id_loss_weight=est.id_loss_weight,
-            label_smoothing=est.label_smoothing, optimizer=optimizer,
-            run_eagerly=est.run_eagerly,
+            model, loss=training.loss, margin=training.margin,
+            id_loss_weight=training.id_loss_weight, label_smoothing=training.label_smoothing,
+            optimizer=optimizer, run_eagerly=eager,
         )
+    model.run_eagerly = eager
     targets = {"triplet": codes[tr]}
-    if "logits" in est.model_.output_names:
+    if "logits" in model.output_names:
         targets["logits"] = codes[tr]
     dataset = as_keras_dataset(X[tr], targets, sampler)
     callbacks = []
     if val_mask is not None:
         vcam = None if cameras is None else cameras[val_mask]
         validation = ValidationRank1(
-            est._embed, X[val_mask], y[val_mask], vcam, early_stopping=est.early_stopping,
-            patience=est.patience, verbose=est.verbose,
+            embed, X[val_mask], y[val_mask], vcam, early_stopping=training.early_stopping,
+            patience=training.patience, verbose=training.verbose,
         )
         callbacks.append(validation)
-    history = est._keras_fit(dataset, epochs=epochs, callbacks=callbacks,
-                             steps_per_epoch=len(sampler), shuffle=False)
-    if val_mask is not None and est.early_stopping:
+    history = keras_fit(model, dataset, epochs=epochs, initial_epoch=initial_epoch,
+                        verbose=min(max(int(training.verbose), 0), 2), callbacks=callbacks,
+                        steps_per_epoch=len(sampler), shuffle=False)
+    best_epoch = None
+    if val_mask is not None and training.early_stopping:
         validation.restore_best()
-        # n_epochs_ still counts the epochs before this call (the base adds them after);
         # the callback keeps the later epoch on ties: the last maximum
         val = np.asarray(history["val_rank1"], float)[::-1]
-        est.best_epoch_ = est.n_epochs_ + len(val) - int(np.nanargmax(val))
-    est._set_gallery_embeddings(est._embed(X), y, cameras)
-    return history
+        best_epoch = initial_epoch + len(val) - int(np.nanargmax(val))
+    return TripletTrainingResult(history, validation_identities, best_epoch)

@@ -14,11 +14,11 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import traceback
 
 from skreid.cli._common import CLIError, Interrupted, Progress, handle_signals
+from skreid.cli._native_log import filter_native_logs
 from skreid.cli._options import plain
 
 __all__ = ["main"]
@@ -65,44 +65,37 @@ def main(argv=None):
     Examples
     --------
     >>> from skreid.cli import main
-    >>> main(["--version"])  # doctest: +SKIP
-    skreid 0.1.0
+    >>> main(["--version"])
+    skreid ...
     0
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         args = build_parser().parse_args(argv)
     except CLIError as exc:
-        print(f"skreid: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     args.argv = argv
     # tf.function retracing notices and the like are not progress: keep stderr readable
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     progress = Progress(quiet=args.quiet)
-    try:
-        # everything the estimators print (Keras progress) goes to stderr: stdout is results
-        # SIGTERM unwinds like Ctrl-C, so the report folder's cleanup runs (no debris)
-        with contextlib.redirect_stdout(sys.stderr), handle_signals():
-            from skreid.cli.commands import COMMANDS
+    with filter_native_logs():
+        try:
+            # everything the estimators print (Keras progress) goes to stderr: stdout is results
+            # SIGTERM unwinds like Ctrl-C, so the report folder's cleanup runs (no debris)
+            with contextlib.redirect_stdout(sys.stderr), handle_signals():
+                from skreid.cli.commands import COMMANDS
 
-            results = COMMANDS[args.command].run(args, progress)
-    except CLIError as exc:
-        print(f"skreid: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("skreid: interrupted", file=sys.stderr)
-        return 130
-    except Interrupted as exc:
-        print(f"skreid: terminated (signal {exc.signum})", file=sys.stderr)
-        return 128 + exc.signum
-    except Exception as exc:
-        traceback.print_exc()
-        print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",
-              file=sys.stderr)
-        return 1
+                results = COMMANDS[args.command].run(args, progress)
+        except KeyboardInterrupt:
+            print("skreid: interrupted", file=sys.stderr)
+            return 130
+        except Interrupted as exc:
+            print(f"skreid: terminated (signal {exc.signum})", file=sys.stderr)
+            return 128 + exc.signum
+        except Exception as exc:
+            return _fail(exc)
     try:
         _print_results(args, results)
     except BrokenPipeError:  # `skreid ... | head`: the reader left, the run itself succeeded
@@ -110,3 +103,17 @@ def main(argv=None):
     return 0
 
 
+def _fail(exc):
+    """Exit 2 with one line for a user error (:func:`skreid.cli._errors.user_error`), else
+    exit 1 with the traceback."""
+    from skreid.cli._errors import user_error
+
+    line = user_error(exc)
+    if line is not None:
+        one_line = line.replace("\r", " ").replace("\n", " ")
+        print(f"skreid: error: {one_line}", file=sys.stderr)
+        return 2
+    traceback.print_exc()
+    print(f"skreid: unexpected error ({type(exc).__name__}: {exc}); please report it.",
+          file=sys.stderr)
+    return 1

@@ -38,6 +38,27 @@ def bad_data(what):
         raise CLIError(f"{what}: {first_line(exc)}") from None
 
 
+def utf8_path(path):
+    """Whether ``path`` is valid UTF-8 (Python holds other bytes as lone surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(path):
+    """``path`` as text that can always be printed and written: bytes that were not UTF-8
+    (held by Python as lone surrogates) become ``\\xNN``, any other lone surrogate ``\\uNNNN``."""
+    path = str(path)
+    if utf8_path(path):
+        return path
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Progress:
     """Timestamped progress lines on stderr (silent with ``--quiet``)."""
 

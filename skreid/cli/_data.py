@@ -10,7 +10,7 @@ from skreid.cli._common import CLIError
 # The demo's TripletEmbedder: the report's seed branch at 64x32 RGB with batch-hard triplets,
 # trained from scratch (no weights file needed). Augmentation is off: on make_people it kept
 # the network from learning within the demo's epochs (docs/benchmarks.rst).
-_DEMO_TRIPLET = dict(architecture="seed", weights=None, image_size=(64, 32), batch_size=32,
+_DEMO_TRIPLET = dict(backbone="seed", weights=None, image_size=(64, 32), batch_size=32,
                      images_per_identity=4, id_loss_weight=0.0, augment=False,
                      validation_fraction=0.0, learning_rate=1e-3)
 
@@ -46,7 +46,7 @@ SIZES = {
         "train_identities": 8,
         "pets": dict(n_samples=48, n_classes=3, image_size=(32, 32)),
         "options": {
-            "triplet": dict(architecture="seed", weights=None, image_size=None, epochs=1,
+            "triplet": dict(backbone="seed", weights=None, image_size=None, epochs=1,
                             batch_size=16, images_per_identity=2, validation_fraction=0.0),
             "multitask": dict(epochs=1, batch_size=16, image_size=(32, 32)),
             "finetuned": dict(epochs=1, batch_size=16, image_size=(32, 32)),

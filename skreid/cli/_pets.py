@@ -10,13 +10,8 @@ from skreid.cli.report import RANDOM_INIT
 
 IGNORE = 255
 
-# Keras fetches its ImageNet weights with urllib's urlretrieve, which has no timeout of its
-# own: on a network that drops packets (rather than refusing) a connect would wait for the
-# kernel's TCP timeout, minutes. A socket default timeout bounds every connect and read.
-IMAGENET_TIMEOUT_S = 20
 
-
-def resolve_backbone_weights(weights, image_size, progress):
+def resolve_backbone_weights(weights, image_size, progress, backbone="mobilenet_v3_small"):
     """The FineTunedPetNet weights a run uses: ``weights`` (a checked file) when given, else
     Keras's ImageNet weights ("imagenet", downloaded once and cached in ~/.keras/models),
     else random initialisation when they cannot be had (offline, blocked, bad cache).
@@ -24,27 +19,20 @@ def resolve_backbone_weights(weights, image_size, progress):
     Returns ``(weights, init, error)``: the value to pass as ``weights``, the table's
     'backbone' text and, for random initialisation, why ImageNet failed (else None).
     """
+    if weights == "imagenet":  # asked for (--weights imagenet) and checked already
+        return weights, "ImageNet (Keras)", None
     if weights is not None:
         return weights, "weights file", None
-    import socket
-
-    from skreid._keras import build_backbone
+    from skreid.cli._weights import fetch_imagenet
 
     progress("pets: loading Keras's ImageNet weights for FineTunedPetNet (cached after the "
              "first download)")
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(IMAGENET_TIMEOUT_S)
-    try:
-        build_backbone("mobilenet_v3_small", (*image_size, 3), weights="imagenet")
-    except ValueError as exc:
-        # the backbone's message: "...could not download the Keras weights for ... (why)."
-        reason = str(exc).split(" This machine")[0].strip()
-        progress(f"pets: {reason}; FineTunedPetNet starts from random weights "
-                 f"({RANDOM_INIT})")
-        return None, RANDOM_INIT, reason
-    finally:
-        socket.setdefaulttimeout(previous)
-    return "imagenet", "ImageNet (Keras)", None
+    why = fetch_imagenet(backbone, image_size)
+    if why is None:
+        return "imagenet", "ImageNet (Keras)", None
+    reason = f"weights='imagenet' could not be downloaded ({why})"
+    progress(f"pets: {reason}; FineTunedPetNet starts from random weights ({RANDOM_INIT})")
+    return None, RANDOM_INIT, reason
 
 
 def make_pet_method(name, *, seed, options, weights=None):

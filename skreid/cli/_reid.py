@@ -40,9 +40,8 @@ def run_reid(data, methods, *, seed, options, progress, folder=None, verbose=0, 
     Returns the report section: ``{"data": ..., "methods": {label: metrics}, "figures": [...]}``.
     ``fitted``, a dict, receives each fitted estimator by its label.
     """
-    from sklearn.metrics import pairwise_distances
-
     from skreid.metrics import evaluate_reid
+    from skreid.metrics.pairwise import pairwise_distances
 
     train, gallery, query = data.train, data.gallery, data.query
     section = {
@@ -181,5 +180,14 @@ def _reid_figures(data, embeddings, cmcs, section, seed, folder, pairwise_distan
                          look_for(
                              f"{label}: loss and validation metrics per epoch.",
                              "a falling loss; a flat one means the run was too short to learn.")))
+        if callable(getattr(est, "activation_maps", None)):  # a convolutional trunk
+            fig = plotting.plot_activation_maps(est, query.images, labels=query.person_ids,
+                                                n_images=8, random_state=seed)
+            figs.append((folder.save_figure(fig, "reid_activation_maps.png"),
+                         look_for(
+                             f"{label}: where the embedding looks (energy of the backbone's "
+                             "last feature map, over query images).",
+                             "heat on the body (a centre share above 50 %); heat on the sides "
+                             "or the floor means it matches scenes, not people.")))
     plt.close("all")
     return figs

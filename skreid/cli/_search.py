@@ -4,18 +4,21 @@ The index does not copy the model: it records the model file's absolute path and
 (``model_fingerprint``) in its metadata. ``skreid search`` embeds the queries with that file,
 refusing it if its SHA-256 changed (a retrained or different model would put the queries in
 another embedding space); ``--model`` points at the file when it was moved. Item keys are the
-images' absolute paths, so re-indexing a grown folder embeds only the files not yet indexed.
+images' absolute paths; :mod:`skreid.cli._indexing` builds and updates the index.
 """
 
 import hashlib
 import os
 import sys
+import warnings
 
 import numpy as np
 
-from skreid.cli._common import CLIError
+from skreid.cli._common import CLIError, first_line, shown, utf8_path
+from skreid.cli._errors import user_error
+from skreid.cli._native_log import stderr_isatty
 
-__all__ = ["build_index", "search_index", "list_image_files", "file_sha256", "load_model"]
+__all__ = ["search_index", "list_image_files", "file_sha256", "load_model"]
 
 BATCH_SIZE = 64
 
@@ -31,6 +34,8 @@ def file_sha256(path):
 def load_model(path):
     """The embedding model at ``path``: a ``skreid.save`` file (loaded with ``skreid.load``),
     or an ONNX file written by ``skreid.export_onnx`` (``skreid.runtime.OnnxEmbedder``)."""
+    if os.path.isdir(path):
+        raise CLIError(f"MODEL {path}: is a folder; pass a model file (skreid.save or .onnx).")
     if not os.path.isfile(path):
         raise CLIError(f"MODEL {path}: no such file.")
     if path.lower().endswith(".onnx"):
@@ -45,7 +50,10 @@ def load_model(path):
     try:
         model = loader(path)
     except (ValueError, OSError) as exc:
-        raise CLIError(f"MODEL {path}: cannot be loaded ({str(exc).splitlines()[0]})") from None
+        raise CLIError(f"MODEL {path}: cannot be loaded ({first_line(exc)})") from None
+    except ImportError as exc:  # a Keras model where TensorFlow is not installed
+        text = user_error(exc) or first_line(exc)
+        raise CLIError(text if text.startswith(path) else f"MODEL {path}: {text}") from None
     check_embedder(model, path)
     return model
 
@@ -73,8 +81,11 @@ def check_embedder(model, where):
     return model
 
 
-def list_image_files(paths, name="IMAGES"):
-    """Image files named, or found (recursively, sorted) in the folders named, as abs paths."""
+def list_image_files(paths, name="IMAGES", left_out=None):
+    """Image files named, or found (recursively, sorted) in the folders named, as abs paths.
+
+    Paths that are not valid UTF-8 are refused (CLIError), or appended to ``left_out`` (a
+    list) when it is given."""
     from skreid.datasets import IMAGE_EXTENSIONS
 
     files = []
@@ -86,22 +97,34 @@ def list_image_files(paths, name="IMAGES"):
                 found += [os.path.join(root, n) for n in names
                           if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
             files += sorted(found)
-        elif os.path.isfile(path):
-            files.append(path)
+        elif os.path.isfile(path) or os.path.lexists(path):
+            files.append(path)  # not a regular file (a FIFO): refused by name when read
         else:
             raise CLIError(f"{name}: {path}: no such file or folder.")
     files = list(dict.fromkeys(os.path.abspath(f) for f in files))  # once each, in order
     if not files:
         raise CLIError(f"{name}: no image files found in {' '.join(paths)}.")
+    undecodable = [f for f in files if not utf8_path(f)]
+    if undecodable:
+        if left_out is None:
+            raise CLIError(
+                f"{name}: {len(undecodable)} path(s) are not valid UTF-8, which an index, "
+                f"results.json and the page cannot hold: {_named(undecodable)}; rename them"
+                + (" (or pass --skip-unreadable to leave them out)." if name == "IMAGES"
+                   else "."))
+        left_out += undecodable
+        files = [f for f in files if utf8_path(f)]
     return files
 
 
-def labels_of(path):
-    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name."""
+def labels_of(path, camera=None):
+    """``(id, camera)`` from a Market-1501 file name, ``(None, None)`` for any other name;
+    ``camera``, when given, replaces the name's camera."""
     from skreid.datasets import parse_market_name
 
     parsed = parse_market_name(os.path.basename(path))
-    return parsed if parsed is not None else (None, None)
+    pid, cam = parsed if parsed is not None else (None, None)
+    return pid, cam if camera is None else camera
 
 
 class ProgressBar:
@@ -110,7 +133,9 @@ class ProgressBar:
     def __init__(self, total, what, quiet=False, stream=None):
         self.total, self.what, self.quiet = total, what, quiet
         self.stream = sys.stderr if stream is None else stream
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        # stderr may be the pipe that filters TensorFlow's log lines: ask about the terminal
+        self.tty = stderr_isatty() if stream is None else \
+            getattr(self.stream, "isatty", lambda: False)()
         self.shown = -1
 
     def update(self, done):
@@ -154,15 +179,16 @@ def embed_files(model, files, *, batch_size=BATCH_SIZE, bar=None):
     return (np.concatenate(out) if out else np.empty((0, width), np.float32)), unreadable
 
 
-def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
+def _embed_on_dask(model_path, files, scheduler, batch_size, progress, timeout=10.0):
     try:
         from skreid.parallel import embed_images
     except ImportError as exc:  # pragma: no cover - the dask extra is missing
         raise CLIError(f"--scheduler needs Dask: pip install 'skreid[dask]' ({exc}).") from None
     progress(f"embedding on the Dask cluster at {scheduler}")
     try:
-        X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size)
-    except (ConnectionError, OSError, ValueError) as exc:
+        X, keys = embed_images(model_path, files, client=scheduler, batch_size=batch_size,
+                               timeout=timeout)
+    except (ConnectionError, OSError, ValueError, RuntimeError) as exc:
         raise CLIError(f"--scheduler {scheduler}: {exc} (the index was not changed).") from None
     if list(keys) != list(files):  # embed_images keeps the input order; never index misaligned
         raise CLIError("--scheduler: the cluster returned the images in another order.")
@@ -171,86 +197,21 @@ def _embed_on_dask(model_path, files, scheduler, batch_size, progress):
 
 def _named(paths, limit=5):
     more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return ", ".join(paths[:limit]) + more
+    return ", ".join(shown(p) for p in paths[:limit]) + more
 
 
 def _load_index(path):
     from skreid.search import GalleryIndex
     from skreid.utils import UnsafeArchiveError
 
+    if os.path.isdir(path):
+        raise CLIError(f"INDEX {path}: is a folder; pass an index file written by skreid index.")
     try:
         return GalleryIndex.load(path)
     except FileNotFoundError:
         raise CLIError(f"INDEX {path}: no such file.") from None
     except (UnsafeArchiveError, ValueError) as exc:
         raise CLIError(f"INDEX {path}: {exc}") from None
-
-
-def build_index(model, images, out, *, model_path=None, fingerprint=None, backend="exact",
-                batch_size=BATCH_SIZE, skip_unreadable=False, progress=print, quiet=False,
-                scheduler=None):
-    """Embed ``images`` (files/folders) with ``model`` and write or extend the index ``out``.
-
-    ``model_path`` and ``fingerprint`` (default: the file's SHA-256) identify the model in the
-    index. Returns a summary dict. The index file is replaced atomically, and only after every
-    new image was embedded, so a failed run leaves the previous index as it was. With
-    ``scheduler`` (a Dask scheduler address) the workers embed the new images, each loading
-    ``model_path`` once (:func:`skreid.parallel.embed_images`).
-    """
-    if scheduler is not None and skip_unreadable:
-        raise CLIError("--skip-unreadable cannot be combined with --scheduler: a worker that "
-                       "cannot read an image fails the job (and names the file).")
-    from skreid.search import GalleryIndex, IncompatibleIndexError
-
-    files = list_image_files(images)
-    if fingerprint is None:
-        fingerprint = file_sha256(model_path)
-    if os.path.exists(out):
-        index = _load_index(out)
-        try:
-            index.check_compatible(model_fingerprint=fingerprint)
-        except IncompatibleIndexError as exc:
-            raise CLIError(f"INDEX {out}: {exc}") from None
-        if index.keys is None:
-            raise CLIError(f"INDEX {out}: has no image keys; it was not written by skreid index.")
-    else:
-        folder = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(folder):
-            raise CLIError(f"--out {out}: folder {folder} does not exist.")
-        index = GalleryIndex(getattr(model, "metric", "euclidean"), backend=backend,
-                             model_fingerprint=fingerprint)
-    known = set(index.keys.tolist()) if index.keys is not None else set()
-    new = [f for f in files if f not in known]
-    summary = {"index": os.path.abspath(out), "found": len(files), "added": 0,
-               "already_indexed": len(files) - len(new), "unreadable": []}
-    if not new:
-        progress(f"{out}: all {len(files)} images are already indexed; nothing to do")
-        summary["total"] = len(index)
-        return summary
-    progress(f"embedding {len(new)} new images ({summary['already_indexed']} already indexed)")
-    if scheduler is None:
-        X, unreadable = embed_files(model, new, batch_size=batch_size,
-                                    bar=ProgressBar(len(new), "images", quiet=quiet))
-    else:
-        X, unreadable = _embed_on_dask(model_path, new, scheduler, batch_size, progress), []
-    if unreadable and not skip_unreadable:
-        raise CLIError(f"{len(unreadable)} image(s) cannot be read: {_named(unreadable)} "
-                       "(the index was not changed; --skip-unreadable leaves them out).")
-    readable = [f for f in new if f not in set(unreadable)]
-    summary.update(unreadable=unreadable, total=len(index))
-    if not readable:
-        return summary
-    labels = [labels_of(f) for f in readable]
-    try:
-        index.add(X, ids=[i for i, _ in labels], cameras=[c for _, c in labels], keys=readable)
-    except ValueError as exc:
-        raise CLIError(f"INDEX {out}: {exc}") from None
-    index.meta.update({"model_path": model_path and os.path.abspath(model_path),
-                       "model_fingerprint": fingerprint,
-                       "input_shape": list(map(int, model.input_shape_))})
-    index.save(out)
-    summary.update(added=len(readable), total=len(index))
-    return summary
 
 
 def resolve_model(index, model_path=None):
@@ -260,6 +221,11 @@ def resolve_model(index, model_path=None):
     path = model_path or index.meta.get("model_path")
     if not path:
         raise CLIError("the index does not record its model; pass --model MODEL.")
+    if not isinstance(path, str):  # JSON from the file: never an open descriptor number
+        raise CLIError(f"the index records {path!r} as its model, not a path; pass --model "
+                       "MODEL.")
+    if os.path.isdir(path):
+        raise CLIError(f"--model {path}: is a folder; pass the index's model file.")
     if not os.path.isfile(path):
         raise CLIError(f"the index's model {path} is missing (moved?); pass --model MODEL.")
     try:
@@ -269,12 +235,16 @@ def resolve_model(index, model_path=None):
     return path
 
 
-def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False):
+def search_index(index, model, queries, *, top=10, exclude_same_camera=False, rerank=False,
+                 camera=None, progress=print):
     """Embed the query files and search ``index``; returns the results as JSON-ready dicts.
 
     ``rerank``: k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) of the whole gallery with
-    the queries given; the distances shown are then the re-ranked ones.
+    the queries given; the distances shown are then the re-ranked ones. ``camera``: the
+    camera of every query (default: from its Market-1501 name), for the index's camera
+    normalisation and ``exclude_same_camera``.
     """
+    from skreid.metrics.pairwise import UnseenCameraWarning
     from skreid.search import IncompatibleIndexError
 
     if len(index) == 0:
@@ -285,15 +255,22 @@ def search_index(index, model, queries, *, top=10, exclude_same_camera=False, re
     X, unreadable = embed_files(model, files)
     if unreadable:
         raise CLIError(f"{len(unreadable)} query image(s) cannot be read: {_named(unreadable)}.")
-    labels = [labels_of(f) for f in files]
+    labels = [labels_of(f, camera) for f in files]
     q_ids = [i for i, _ in labels]
     q_cams = [-1 if c is None else c for _, c in labels]
     try:
         index.check_compatible(n_features=X.shape[1])
-        result = index.search(X, top, exclude_same_camera=exclude_same_camera,
-                              query_cameras=q_cams if exclude_same_camera else None,
-                              query_ids=q_ids if exclude_same_camera else None,
-                              rerank=True if rerank else None)
+        with warnings.catch_warnings(record=True) as caught:  # said as a progress line
+            warnings.simplefilter("always", UnseenCameraWarning)
+            result = index.search(X, top, exclude_same_camera=exclude_same_camera,
+                                  query_cameras=q_cams,
+                                  query_ids=q_ids if exclude_same_camera else None,
+                                  rerank=True if rerank else None)
+        for w in caught:
+            if issubclass(w.category, UnseenCameraWarning):
+                progress(f"note: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except (IncompatibleIndexError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     ids, cams = index.ids, index.cameras

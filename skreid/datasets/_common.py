@@ -35,15 +35,16 @@ def check_folder(root, name="root"):
 def list_images(folder):
     """Image files directly inside ``folder`` (sorted by name; hidden files ignored).
 
-    A dangling symbolic link or a symlink loop named like an image is listed too, so that
-    reading it fails with an error naming it (or is counted by ``on_error="skip"``) instead of
-    the file vanishing without a word.
+    A dangling symbolic link, a symlink loop, a FIFO or a device named like an image is listed
+    too, so that reading it fails with an error naming it (or is counted by
+    ``on_error="skip"``) instead of the file vanishing without a word; :func:`read_image` opens
+    only regular files, so none of them can block a loader.
     """
     return sorted(
         p
         for p in folder.iterdir()
         if not p.name.startswith(".") and p.name.lower().endswith(IMAGE_EXTENSIONS)
-        and (p.is_file() or (p.is_symlink() and not p.exists()))
+        and not p.is_dir()
     )
 
 
@@ -73,13 +74,16 @@ def read_image(path, size, *, resample=None, mode="RGB", return_size=False):
 
     With ``return_size=True`` also return the original ``(width, height)``. Raises ValueError
     naming the file when Pillow cannot decode it, including decompression bombs (images of
-    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, refused before decoding).
+    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, refused before decoding), and for anything
+    but a regular file (a FIFO would block ``open`` forever, a device stream without end).
     """
     from PIL import Image
 
+    from skreid.utils import open_regular
+
     if resample is None:
         resample = Image.BILINEAR
-    with _decoding(path), Image.open(path) as img:
+    with _decoding(path), open_regular(path, "image file") as fh, Image.open(fh) as img:
         original = img.size
         img = img.convert(mode)
         if img.size != (size[1], size[0]):

@@ -96,6 +96,8 @@ def load_cuhk03(root, *, variant="labeled", split="new", on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the CUHK03 folder on disk.
+
     >>> from skreid.datasets import load_cuhk03
     >>> data = load_cuhk03("cuhk03", variant="detected")  # doctest: +SKIP
     >>> len(data.query.images), len(data.gallery.images)  # doctest: +SKIP

@@ -51,6 +51,8 @@ def detect_reid_dataset(root):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs an MSMT17 folder on disk.
+
     >>> from skreid.datasets import detect_reid_dataset
     >>> loader = detect_reid_dataset("MSMT17_V1")  # doctest: +SKIP
     >>> loader.__name__  # doctest: +SKIP

@@ -20,6 +20,7 @@ from http.client import HTTPException
 from pathlib import Path
 
 from skreid.datasets._pets import load_oxford_pets
+from skreid.utils import check_positive_int, check_positive_number
 
 RemoteFile = namedtuple("RemoteFile", ["filename", "url", "sha256", "size"])
 RemoteFile.__doc__ = (
@@ -111,6 +112,8 @@ def fetch_oxford_pets(
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it downloads about 800 MB.
+
     >>> from skreid.datasets import fetch_oxford_pets
     >>> pets = fetch_oxford_pets(image_size=(128, 128))  # doctest: +SKIP
     >>> pets.images.shape  # doctest: +SKIP
@@ -118,6 +121,8 @@ def fetch_oxford_pets(
     """
     if not isinstance(download_if_missing, bool):
         raise ValueError(f"download_if_missing must be True or False, got {download_if_missing!r}.")
+    check_positive_number(timeout, "timeout", unit="seconds")
+    check_positive_int(n_retries, "n_retries", minimum=0)
     home = get_data_home(data_home)
     target = home / "oxford_pets"
     if not _is_complete(target):
@@ -138,6 +143,8 @@ def _is_complete(target):
 
 def download_and_extract(remote_files, target, *, verbose=False, timeout=60, n_retries=3):
     """Download, verify and extract ``remote_files`` into ``target`` (all or nothing)."""
+    timeout = check_positive_number(timeout, "timeout", unit="seconds")
+    n_retries = check_positive_int(n_retries, "n_retries", minimum=0)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

@@ -77,6 +77,8 @@ def load_ilids_vid(root, split=0, *, frames_per_tracklet=None, on_error="raise")
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the iLIDS-VID folder on disk.
+
     >>> from skreid.datasets import load_ilids_vid
     >>> data = load_ilids_vid("iLIDS-VID", split=3, frames_per_tracklet=16)  # doctest: +SKIP
     >>> len(set(data.query.person_ids)), len(set(data.train.person_ids))  # doctest: +SKIP

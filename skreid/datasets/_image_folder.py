@@ -69,10 +69,18 @@ def load_image_folder(root, image_size=(128, 64), *, on_error="raise"):
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
     >>> from skreid.datasets import load_image_folder
-    >>> data = load_image_folder("my_people", image_size=(128, 64))  # doctest: +SKIP
-    >>> data.identity_names[data.person_ids[0]]  # doctest: +SKIP
-    'alice'
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for person in ("alice", "bob"):
+    ...     (root / person).mkdir()
+    ...     for camera in (1, 2):
+    ...         Image.new("RGB", (32, 64)).save(root / person / f"{person}_c{camera}.png")
+    >>> data = load_image_folder(root, image_size=(128, 64))
+    >>> data.images.shape, data.identity_names.tolist(), data.camera_ids
+    ((4, 128, 64, 3), ['alice', 'bob'], array([1, 2, 1, 2]))
     """
     check_on_error(on_error)
     size = check_image_size(image_size)

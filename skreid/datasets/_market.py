@@ -83,9 +83,26 @@ def load_market1501(root, *, on_error="raise"):
 
     Examples
     --------
+    A folder in the standard layout, one image per split:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
     >>> from skreid.datasets import load_market1501
-    >>> data = load_market1501("Market-1501-v15.09.15")  # doctest: +SKIP
-    >>> data.train.images.shape  # doctest: +SKIP
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for folder, name in [("bounding_box_train", "0002_c1s1_000451_03.jpg"),
+    ...                      ("bounding_box_test", "0007_c2s1_000100_01.jpg"),
+    ...                      ("query", "0007_c3s1_000200_01.jpg")]:
+    ...     (root / folder).mkdir()
+    ...     Image.new("RGB", (64, 128)).save(root / folder / name)
+    >>> data = load_market1501(root)
+    >>> data.layout, data.train.images.shape, data.query.person_ids, data.query.camera_ids
+    ('standard', (1, 128, 64, 3), array([7]), array([3]))
+
+    The release itself (not run by the test suite: it needs the download) has 12,936 training
+    images:
+
+    >>> load_market1501("Market-1501-v15.09.15").train.images.shape  # doctest: +SKIP
     (12936, 128, 64, 3)
     """
     check_on_error(on_error)

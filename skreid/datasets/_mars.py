@@ -85,6 +85,8 @@ def load_mars(root, *, frames_per_tracklet=None, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the MARS folder on disk.
+
     >>> from skreid.datasets import load_mars
     >>> data = load_mars("MARS", frames_per_tracklet=8)  # doctest: +SKIP
     >>> len(np.unique(data.query.tracklet_ids))  # doctest: +SKIP

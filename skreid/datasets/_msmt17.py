@@ -68,6 +68,8 @@ def load_msmt17(root, *, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the MSMT17 folder on disk.
+
     >>> from skreid.datasets import load_msmt17
     >>> data = load_msmt17("MSMT17_V1")  # doctest: +SKIP
     >>> len(data.query.images), len(data.gallery.images)  # doctest: +SKIP

@@ -12,7 +12,7 @@ from skreid.datasets._common import (
     read_image,
     warn_skipped,
 )
-from skreid.utils import check_image_size
+from skreid.utils import check_image_size, open_regular
 
 #: The 37 breeds in official class-id order (list.txt CLASS-ID 1..37 -> breeds 0..36).
 #: Capitalised names are cats, lower-case names dogs (the dataset's own convention).
@@ -104,6 +104,8 @@ def load_oxford_pets(root, image_size=(224, 224), *, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the Oxford-IIIT Pet folder on disk.
+
     >>> from skreid.datasets import load_oxford_pets
     >>> pets = load_oxford_pets("oxford-iiit-pet", image_size=(128, 128))  # doctest: +SKIP
     >>> pets.breed_names[pets.breeds[0]], pets.has_mask.mean()  # doctest: +SKIP
@@ -223,7 +225,8 @@ def _read_pair(image_path, trimap_path, size):
     image, image_wh = read_image(image_path, size, return_size=True)
     if not trimap_path.is_file():
         return image, None
-    with _decoding(trimap_path, "trimap"), Image.open(trimap_path) as tri:
+    with _decoding(trimap_path, "trimap"), open_regular(trimap_path, "trimap") as fh, \
+            Image.open(fh) as tri:
         # palette ("P") trimaps hold the labels as indices: read them raw, never through a
         # luminance conversion that would change the values
         trimap, trimap_wh = np.asarray(tri), tri.size

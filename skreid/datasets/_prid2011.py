@@ -77,6 +77,8 @@ def load_prid2011(root, split=0, *, frames_per_tracklet=None, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the PRID 2011 folder on disk.
+
     >>> from skreid.datasets import load_prid2011
     >>> data = load_prid2011("prid2011", split=0)  # doctest: +SKIP
     >>> len(set(data.query.person_ids)), len(set(data.gallery.person_ids))  # doctest: +SKIP

@@ -70,6 +70,8 @@ def load_viper(root, split=0, *, on_error="raise"):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs the VIPeR folder on disk.
+
     >>> from skreid.datasets import load_viper
     >>> data = load_viper("VIPeR", split=0)  # doctest: +SKIP
     >>> len(data.train.images), len(data.query.images), len(data.gallery.images)  # doctest: +SKIP

@@ -2,6 +2,10 @@
 
 Pure NumPy/SciPy/scikit-learn: importing this package never imports Keras.
 
+Distances between features come from :mod:`skreid.metrics.pairwise`, the one blocked distance
+engine of skreid (with k-reciprocal re-ranking and query expansion), on which the evaluation
+here, the gallery search and the estimators build.
+
 Ranking (re-ID, Market-1501 protocol): :func:`evaluate_reid` (from features or distances),
 :func:`cmc_curve`, :func:`mean_average_precision`, :func:`mean_inverse_negative_penalty`;
 the validation rank-1 of training: :func:`single_shot_rank1`, :func:`leave_one_out_rank1`.

@@ -43,29 +43,6 @@ def check_camera_pair(query_cameras, gallery_cameras, n_query, n_gallery):
     return query_cameras, gallery_cameras
 
 
-def check_features(X, name):
-    """Return a 2-D float array of finite feature vectors (float32 kept, others float64)."""
-    if hasattr(X, "toarray"):
-        raise ValueError(f"{name} is a sparse matrix; pass a dense array of features.")
-    try:
-        X = np.asarray(X)
-    except Exception as exc:  # ragged lists
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}.")
-    if X.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got an array of shape {X.shape}."
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}): at least one sample is needed.")
-    if X.dtype != np.float32:
-        X = X.astype(np.float64, copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return X
-
-
 def check_distances(distances, chunk_size, name="distances"):
     """Return a 2-D float distance matrix with finite entries (checked chunk by chunk so the
     check itself never allocates a second full-size matrix)."""

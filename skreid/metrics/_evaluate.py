@@ -1,39 +1,36 @@
 """One-call re-ID evaluation from features (or a precomputed distance matrix)."""
 
 import numpy as np
-from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS
 
 from skreid.metrics._checks import (
     check_ap_mode,
     check_camera_pair,
     check_comparable,
-    check_features,
     check_labels,
     check_positive_int,
 )
+from skreid.metrics._matching import check_matching_options, matched_entries
 from skreid.metrics._ranking_engine import _evaluate_distances, _per_query_stats, _summarise
-from skreid.search._distances import BlockedDistances
-from skreid.search._query_expansion import average_query_expansion, check_query_expansion
-from skreid.search._rerank import RERANK_METRICS, check_rerank, rerank_k_reciprocal
-
-METRICS = ("euclidean", "sqeuclidean", "cosine", "precomputed")
-
-
-def _check_metric(metric):
-    if metric in METRICS or metric in PAIRWISE_DISTANCE_FUNCTIONS:
-        return metric
-    accepted = sorted(set(METRICS) | set(PAIRWISE_DISTANCE_FUNCTIONS))
-    raise ValueError(f"metric must be one of {accepted}, got {metric!r}.")
+from skreid.metrics.pairwise import (
+    DISTANCE_METRICS,
+    BlockedDistances,
+    average_query_expansion,
+    check_metric,
+    check_query_expansion,
+    check_rerank,
+    rerank_k_reciprocal,
+)
+from skreid.utils import check_features, skip_nested_validation
 
 
 def _distance_blocks(queries, gallery, metric):
     """Return ``blocks(start, stop)`` giving distances of queries[start:stop] to the gallery.
 
-    The blocks come from :class:`skreid.search.BlockedDistances`, the one query x gallery
-    distance computation of skreid (the estimators' gallery and ``GalleryIndex`` use it too).
-    Only the order of the distances matters for the metrics, so its *ranking values* are used:
-    the squared euclidean distance and the negated cosine similarity. Float32 features stay
-    float32, as in torchreid and fast-reid (twice as fast); anything else is float64.
+    The blocks come from :class:`skreid.metrics.pairwise.BlockedDistances`, the one query x
+    gallery distance computation of skreid (the estimators' gallery and ``GalleryIndex`` use it
+    too). Only the order of the distances matters for the metrics, so its *ranking values* are
+    used: the squared euclidean distance and the negated cosine similarity. Float32 features
+    stay float32, as in torchreid and fast-reid (twice as fast); anything else is float64.
     """
     blocked = BlockedDistances(queries, gallery, metric)
     return lambda start, stop: blocked.ranking(slice(start, stop))
@@ -56,6 +53,10 @@ def evaluate_reid(
     chunk_size=256,
     rerank=None,
     query_expansion=None,
+    camera_normalization=None,
+    query_tracklets=None,
+    gallery_tracklets=None,
+    tracklet_pooling="mean",
 ):
     """Evaluate a re-ID embedding: CMC, rank-1/5/10, mAP and mINP in one pass.
 
@@ -99,24 +100,47 @@ def evaluate_reid(
         Queries per block; memory grows as ``chunk_size * n_gallery``.
     rerank : None, bool or dict, default=None
         k-reciprocal re-ranking of the distances before ranking
-        (:func:`skreid.search.rerank_k_reciprocal`): True for the paper's parameters, or a
+        (:func:`skreid.metrics.pairwise.rerank_k_reciprocal`): True for the paper's parameters, or a
         dict of ``k1``, ``k2``, ``lambda_value``. Needs features (not
         ``metric="precomputed"``) and a metric among "euclidean", "sqeuclidean", "cosine".
         It then holds the ``(n_queries, n_gallery)`` re-ranked distances (plus a few hundred
         MB) instead of ``chunk_size`` rows. It helps multi-shot galleries (several images per
         identity); see the user guide.
     query_expansion : None, bool or dict, default=None
-        alpha-QE of the queries before ranking (:func:`skreid.search.average_query_expansion`):
-        True for its defaults, or a dict of ``k``, ``alpha``, ``expand_gallery``. The expanded
-        features are unit vectors, compared with ``metric`` (euclidean and cosine rank them
-        alike). Applied before ``rerank`` when both are given.
+        alpha-QE of the queries before ranking
+        (:func:`skreid.metrics.pairwise.average_query_expansion`): True for its defaults, or a
+        dict of ``k``, ``alpha``, ``expand_gallery``. The expanded features are unit vectors,
+        compared with ``metric`` (euclidean and cosine rank them alike). Applied before
+        ``rerank`` when both are given.
+    camera_normalization : {None, "center", "whiten"} or CameraStatistics, default=None
+        Per-camera normalisation of the features before ranking
+        (:class:`skreid.metrics.pairwise.CameraStatistics`): ``"center"`` subtracts each
+        camera's mean feature, ``"whiten"`` also whitens with each camera's covariance. The
+        statistics come from the queries and the gallery together (camera ids only, no
+        identities); pass a fitted ``CameraStatistics`` to use others (e.g. fitted on
+        unlabeled crops). Needs ``query_cameras`` and ``gallery_cameras``. Applied after
+        tracklet pooling (to the pooled features, with their statistics), before
+        ``query_expansion`` and ``rerank``.
+    query_tracklets, gallery_tracklets : array-like of shape (n_queries,), (n_gallery,), \
+            default=None
+        Tracklet id of each query (gallery) image: the images of a tracklet are pooled into
+        one feature (:func:`skreid.metrics.pairwise.pool_tracklets`) and ranked as one query
+        (gallery item): set-to-set matching. Either side may be given alone. Ids name
+        tracklets within their side only; when the queries are the gallery, give them once.
+        Every image of a tracklet must have the same identity and, with cameras, the same
+        camera (else a ValueError names the tracklet): the camera rule then applies per
+        tracklet.
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        How a tracklet's features are pooled: the mean of the L2-normalised features, or their
+        element-wise maximum (see :func:`~skreid.metrics.pairwise.pool_tracklets`).
 
     Returns
     -------
     results : dict
         ``rank1``, ``rank5``, ``rank10`` (floats), ``cmc`` (ndarray of shape ``(max_rank,)``),
-        ``mAP``, ``mINP`` (floats), ``n_queries`` (queries evaluated) and ``n_skipped``
-        (queries without any true match, left out of every average).
+        ``mAP``, ``mINP`` (floats), ``n_queries`` (queries evaluated: query tracklets with
+        ``query_tracklets``) and ``n_skipped`` (queries without any true match, left out of
+        every average).
 
     Raises
     ------
@@ -161,15 +185,17 @@ def evaluate_reid(
     >>> res["rank1"], res["mAP"], res["n_queries"]
     (1.0, 1.0, 20)
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric, precomputed=True, sklearn=True)
     rerank = check_rerank(rerank)
     query_expansion = check_query_expansion(query_expansion)
+    camera_normalization = check_matching_options(camera_normalization, query_tracklets,
+                                                  gallery_tracklets, tracklet_pooling, metric)
     if metric == "precomputed":
         if rerank is not None or query_expansion is not None:
             raise ValueError(
                 "rerank and query_expansion need features, not metric='precomputed': pass the "
                 "query and gallery features (or re-rank the distances yourself with "
-                "skreid.search.rerank_k_reciprocal)."
+                "skreid.metrics.pairwise.rerank_k_reciprocal)."
             )
         if gallery_features is not None:
             raise ValueError(
@@ -233,18 +259,26 @@ def evaluate_reid(
     query_cameras, gallery_cameras = check_camera_pair(
         query_cameras, gallery_cameras, queries.shape[0], gallery.shape[0]
     )
-    if rerank is not None and metric not in RERANK_METRICS:
+    if rerank is not None and metric not in DISTANCE_METRICS:
         raise ValueError(
-            f"rerank supports metric in {list(RERANK_METRICS)}, got metric={metric!r}."
+            f"rerank supports metric in {list(DISTANCE_METRICS)}, got metric={metric!r}."
         )
-    if query_expansion is not None:
-        queries, gallery = average_query_expansion(
-            queries, None if query_is_gallery else gallery, **query_expansion
-        )
-    if rerank is not None:
-        distances = rerank_k_reciprocal(
-            queries, None if query_is_gallery else gallery, metric=metric, **rerank
-        )
+    queries, query_ids, query_cameras, gallery, gallery_ids, gallery_cameras = matched_entries(
+        queries, query_ids, query_cameras, gallery, gallery_ids, gallery_cameras,
+        query_is_gallery=query_is_gallery, query_tracklets=query_tracklets,
+        gallery_tracklets=gallery_tracklets, tracklet_pooling=tracklet_pooling,
+        camera_normalization=camera_normalization)
+    with skip_nested_validation():  # features and options were checked above
+        if query_expansion is not None:
+            queries, gallery = average_query_expansion(
+                queries, None if query_is_gallery else gallery, **query_expansion
+            )
+        distances = None
+        if rerank is not None:
+            distances = rerank_k_reciprocal(
+                queries, None if query_is_gallery else gallery, metric=metric, **rerank
+            )
+    if distances is not None:
         return _evaluate_distances(
             distances,
             query_ids,

@@ -58,6 +58,11 @@ def _check_ranking_problem(
     return distances, query_ids, gallery_ids, query_cameras, gallery_cameras, chunk_size
 
 
+# the rows are sorted whole when more than 1/_SORT_ROWS_ABOVE of a block's entries rank
+# before some true match (see _negatives_up_to)
+_SORT_ROWS_ABOVE = 8
+
+
 def _count_less_equal(sorted_rows, rows, values):
     """For each k, how many entries of ``sorted_rows[rows[k]]`` are <= ``values[k]``.
 
@@ -74,6 +79,56 @@ def _count_less_equal(sorted_rows, rows, values):
         lo = np.where(active & probe, mid + 1, lo)
         hi = np.where(active & ~probe, mid, hi)
     return lo
+
+
+def _negatives_up_to(dist, rows, values):
+    """For each k, how many entries of ``dist[rows[k]]`` are <= ``values[k]``.
+
+    ``rows``/``values`` are sorted by row, then value; ``dist`` holds the negatives (+inf
+    elsewhere). Only negatives up to a query's last true match can count, usually a few
+    hundred of a row: one comparison pass selects them, each is placed among its row's few
+    matches by binary search, and a cumulative count gives every match's number, with no
+    sort of the rows. When they are many (a poor embedding, its last matches deep in the
+    ranking), whole rows are sorted instead; both count exactly.
+    """
+    n_rows, n_cols = dist.shape
+    n_matches = rows.shape[0]
+    last = np.append(rows[1:] != rows[:-1], True) if n_matches else np.zeros(0, bool)
+    threshold = np.full(n_rows, -np.inf, dtype=dist.dtype)
+    threshold[rows[last]] = values[last]
+    below = dist <= threshold[:, None]
+    if np.count_nonzero(below) > dist.size // _SORT_ROWS_ABOVE:
+        dist.sort(axis=1)
+        return _count_less_equal(dist, rows, values)
+    below = np.flatnonzero(below)
+    negatives = dist.ravel()[below]
+    neg_rows = below // n_cols  # sorted
+    # position of each negative among the matches: the first match of its row at a distance
+    # >= its own (a negative equal to a match ranks before it: pessimistic ties)
+    if dist.dtype == np.float32:
+        pos = np.searchsorted(_row_keys(rows, values), _row_keys(neg_rows, negatives))
+    else:
+        first = np.searchsorted(rows, np.arange(n_rows))
+        lo, hi = first[neg_rows], np.append(first[1:], n_matches)[neg_rows]
+        for _ in range(int(np.diff(np.append(first, n_matches)).max(initial=1)).bit_length()):
+            mid = (lo + hi) // 2
+            active = lo < hi
+            less = values[np.minimum(mid, n_matches - 1)] < negatives
+            lo = np.where(active & less, mid + 1, lo)
+            hi = np.where(active & ~less, mid, hi)
+        pos = lo
+    # negatives counted by match k: those of its row placed at k or before
+    up_to = np.cumsum(np.bincount(pos, minlength=n_matches + 1)[:n_matches])
+    before_row = np.searchsorted(neg_rows, rows)  # negatives of the earlier rows
+    return up_to - before_row
+
+
+def _row_keys(rows, values):
+    """int64 keys that sort like ``(rows, values)`` for float32 ``values`` (no NaN)."""
+    bits = (values + np.float32(0)).view(np.int32)  # + 0: -0.0 becomes +0.0, equal keys
+    # IEEE-754 floats order like their bits as sign-magnitude ints: flip negatives' magnitude
+    bits = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits)
+    return (rows.astype(np.int64) << 32) + (bits.astype(np.int64) + 2**31)
 
 
 class _Gallery:
@@ -116,12 +171,11 @@ def _chunk_stats(dist, q_ids, q_cams, gallery, self_cols):
         ignored |= cols == self_cols[rows]
     good_rows, good_cols = rows[~ignored], cols[~ignored]
     values = dist[good_rows, good_cols]
-    # What remains after this are the negatives, sorted per query: same-identity items (true
-    # matches or ignored) and junk go to +inf, which is never counted below a true match
-    # since distances are checked finite.
+    # What remains after this are the negatives: same-identity items (true matches or
+    # ignored) and junk go to +inf, which is never counted below a true match since
+    # distances are checked finite.
     dist[rows, cols] = np.inf
     dist[:, gallery.junk_cols] = np.inf
-    dist.sort(axis=1)
 
     order = np.lexsort((values, good_rows))  # by query, then by distance
     rows, values = good_rows[order], values[order]
@@ -130,7 +184,7 @@ def _chunk_stats(dist, q_ids, q_cams, gallery, self_cols):
     i = np.arange(rows.shape[0]) - starts[rows] + 1  # 1-based order among true matches
     # Pessimistic ties: negatives at distance <= the match's come first, so the i-th true
     # match sits at rank i + #(negatives <= its distance).
-    rank = i + _count_less_equal(dist, rows, values)
+    rank = i + _negatives_up_to(dist, rows, values)
 
     first_rank = np.zeros(n_rows, dtype=np.intp)
     last_rank = np.zeros(n_rows, dtype=np.intp)

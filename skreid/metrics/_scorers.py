@@ -12,14 +12,12 @@ One scorer serves two kinds of model:
 
 import numpy as np
 import sklearn
-from sklearn.metrics.pairwise import PAIRWISE_DISTANCE_FUNCTIONS
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from skreid.metrics._checks import check_ap_mode, check_positive_int
 from skreid.metrics._classification import top_n_accuracy_score
-from skreid.metrics._evaluate import METRICS, _check_metric, evaluate_reid
-from skreid.search._query_expansion import check_query_expansion
-from skreid.search._rerank import check_rerank
+from skreid.metrics._evaluate import evaluate_reid
+from skreid.metrics.pairwise import check_metric, check_query_expansion, check_rerank, metric_names
 
 KINDS = ("auto", "reid", "classifier")
 _METADATA = ("cameras", "sample_weight")
@@ -48,7 +46,7 @@ def _resolve_metric(estimator, metric):
         return metric
     # follow the estimator's own matching metric (PCAReID(metric="cosine")), when usable
     own = getattr(_final_step(estimator), "metric", None)
-    if isinstance(own, str) and (own in METRICS or own in PAIRWISE_DISTANCE_FUNCTIONS):
+    if isinstance(own, str) and own in metric_names(precomputed=True, sklearn=True):
         return "euclidean" if own == "precomputed" else own
     return "euclidean"
 
@@ -280,7 +278,7 @@ def make_top_n_scorer(n=1, *, kind="auto", metric=None, rerank=None, query_expan
     n = check_positive_int(n, "n")
     _check_kind(kind)
     if metric is not None:
-        _check_metric(metric)
+        check_metric(metric, precomputed=True, sklearn=True)
     _check_post_processing(rerank, query_expansion)
     return ReIDScorer(
         statistic="cmc",
@@ -325,7 +323,7 @@ def make_map_scorer(*, metric=None, ap_mode="non_interpolated", rerank=None, que
     1.0
     """
     if metric is not None:
-        _check_metric(metric)
+        check_metric(metric, precomputed=True, sklearn=True)
     check_ap_mode(ap_mode)
     _check_post_processing(rerank, query_expansion)
     return ReIDScorer(

@@ -2,9 +2,13 @@
 
 Pure NumPy. :func:`single_shot_rank1` follows the CAB420 probe protocol (one query and one
 gallery image per identity, cross-camera), so early stopping selects what the probes reward.
+Distances come from the blocked engine (:class:`skreid.metrics.pairwise.BlockedDistances`):
+squared euclidean ranking values, a block of rows at a time.
 """
 
 import numpy as np
+
+from skreid.metrics.pairwise import BlockedDistances
 
 __all__ = ["leave_one_out_rank1", "single_shot_rank1"]
 
@@ -22,17 +26,21 @@ def leave_one_out_rank1(embeddings, ids, cameras=None):
     1.0
     """
     emb = np.asarray(embeddings, np.float64)
-    sq = (emb**2).sum(1)
-    d = sq[:, None] - 2 * emb @ emb.T + sq[None, :]
-    np.fill_diagonal(d, np.inf)
-    same = ids[:, None] == ids[None, :]
-    if cameras is not None:
-        # Market-1501 protocol: a same-camera image of the same person is not a valid match
-        d[same & (cameras[:, None] == cameras[None, :])] = np.inf
-    has_match = (same & np.isfinite(d)).any(1)
+    ids = np.asarray(ids)
+    cameras = None if cameras is None else np.asarray(cameras)
+    has_match = np.empty(len(ids), dtype=bool)
+    best = np.empty(len(ids), dtype=np.intp)
+    for rows, d in BlockedDistances(emb, emb, "sqeuclidean").row_blocks(ranking=True):
+        local = np.arange(rows.stop - rows.start)
+        d[local, local + rows.start] = np.inf
+        same = ids[rows, None] == ids[None, :]
+        if cameras is not None:
+            # Market-1501 protocol: a same-camera image of the same person is not a valid match
+            d[same & (cameras[rows, None] == cameras[None, :])] = np.inf
+        has_match[rows] = (same & np.isfinite(d)).any(1)
+        best[rows] = np.argmin(d, axis=1)
     if not has_match.any():
         return float("nan")
-    best = np.argmin(d, axis=1)
     return float((ids[best] == ids)[has_match].mean())
 
 
@@ -66,6 +74,6 @@ def single_shot_rank1(embeddings, ids, cameras=None, n_draws=20, seed=0):
         if len(q_idx) < 2:
             return leave_one_out_rank1(embeddings, ids, cameras)
         q_idx, g_idx = np.array(q_idx), np.array(g_idx)
-        d = ((emb[q_idx, None, :] - emb[None, g_idx, :]) ** 2).sum(-1)
+        d = BlockedDistances(emb[q_idx], emb[g_idx], "sqeuclidean").ranking(slice(None))
         scores.append(float((ids[g_idx[np.argmin(d, axis=1)]] == ids[q_idx]).mean()))
     return float(np.mean(scores))

@@ -8,7 +8,9 @@ and give the local run's results. What this package adds:
 - :func:`embed_images`: embed many image files on the workers (each holds the model once);
 - the TensorFlow thread rule (:func:`tensorflow_thread_count`; ``SKREID_TF_THREADS`` or the
   worker's ``nthreads``) and :class:`TensorFlowThreads`, a worker plugin applying it;
-- :func:`connect`: a client for a scheduler address, with a clear error after a timeout.
+- :func:`connect`: a client for a scheduler address, with a clear error after a timeout;
+  :func:`check_scheduler_address` and :func:`check_timeout` refuse a malformed address or
+  timeout at once, without importing Dask.
 
 ``dask`` and ``distributed`` are imported only when a function needs them
 (``pip install "skreid[dask]"``); ``embed_images(..., client=None)`` runs without them.
@@ -16,7 +18,13 @@ and give the local run's results. What this package adds:
 
 import importlib
 
-from skreid.parallel._embed import EmbeddedImages, embed_images, load_model_file
+from skreid.parallel._embed import (
+    EmbeddedImages,
+    check_scheduler_address,
+    check_timeout,
+    embed_images,
+    load_model_file,
+)
 from skreid.utils.tf_threads import limit_tensorflow_threads, tensorflow_thread_count
 
 # these need distributed: imported on first access (PEP 562)
@@ -25,6 +33,8 @@ _LAZY = {"TensorFlowThreads": "skreid.parallel._dask", "connect": "skreid.parall
 __all__ = [
     "EmbeddedImages",
     "TensorFlowThreads",
+    "check_scheduler_address",
+    "check_timeout",
     "connect",
     "embed_images",
     "limit_tensorflow_threads",

@@ -2,12 +2,15 @@
 
 import math
 import os
+import re
 import threading
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["EmbeddedImages", "embed_images", "load_model_file"]
+from skreid.utils import check_positive_number
+
+__all__ = ["EmbeddedImages", "check_scheduler_address", "embed_images", "load_model_file"]
 
 # per process: models loaded from files (one load per worker, reused by every task) and one
 # lock per model, because a worker with nthreads > 1 runs tasks concurrently and an estimator's
@@ -49,6 +52,9 @@ def load_model_file(path):
     import skreid
     from skreid.utils.tf_threads import tensorflow_thread_count
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Model file {path!r} is a directory: pass the model file "
+                                f"(a .skreid file or an .onnx export).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model file {path!r} does not exist (on this machine).")
     if path.lower().endswith(".onnx"):
@@ -99,10 +105,11 @@ def _read_image(path, size, channels=3):
     from PIL import Image
 
     from skreid.datasets import read_image
+    from skreid.utils import open_regular
 
     if size is None:  # the file's own size
         try:
-            with Image.open(path) as img:
+            with open_regular(path, "image file") as fh, Image.open(fh) as img:
                 size = (img.height, img.width)
         except (OSError, SyntaxError, ValueError) as exc:
             raise ValueError(f"Could not read image file {path!r}: {exc}") from None
@@ -129,6 +136,36 @@ def _embed_chunk(paths, model, per_batch, image_size):
         with lock:
             out.append(np.asarray(model.transform(np.stack(batch))))
     return np.concatenate(out)
+
+
+def check_timeout(timeout, name="timeout"):
+    """``timeout`` as a float: a finite number of seconds > 0, else a ValueError naming it
+    (:func:`skreid.utils.check_positive_number`, the check of every numeric parameter)."""
+    return check_positive_number(timeout, name, unit="seconds")
+
+
+# scheme://host:port (or host:port) as Dask writes TCP scheduler addresses; checked before
+# Dask is imported, so that a typo fails at once (other schemes: Dask checks them)
+_SCHEME = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<rest>\S+)")
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d{1,5}))?")
+_PORTED = ("tcp", "tls", "ws", "wss")
+
+
+def check_scheduler_address(address):
+    """``address`` if it can be a Dask scheduler's (``tcp://host:8786``), else a ValueError
+    naming it; nothing is imported or contacted."""
+    hint = "a scheduler address such as 'tcp://10.0.0.5:8786'"
+    match = _SCHEME.fullmatch(address) if isinstance(address, str) else None
+    if match is None:
+        raise ValueError(f"address {address!r:.100} is not {hint}.")
+    if (match["scheme"] or "tcp") in _PORTED:
+        where = _HOST_PORT.fullmatch(match["rest"])
+        if where is None:
+            raise ValueError(f"address {address!r:.100} is not {hint}.")
+        if where["port"] is None or not 0 < int(where["port"]) < 65536:
+            raise ValueError(f"address {address!r:.100} is not {hint}: it needs a port in "
+                             "1..65535.")
+    return address
 
 
 def _check_args(model, paths, batch_size, partitions, image_size, loader):
@@ -191,8 +228,9 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
         Image files; each becomes one key (``os.fspath``), so they must be unique.
     client : distributed.Client, str or None, default=None
         A Dask client, a scheduler address (connected, then closed; a clear
-        ``ConnectionError`` after ``timeout`` s if no scheduler answers), or None: run in
-        this process (no Dask needed).
+        ``ConnectionError`` after ``timeout`` s if no scheduler answers, a ``ValueError`` at
+        once for an address no scheduler can have), or None: run in this process (no Dask
+        needed).
     batch_size : int, default=256
         Images decoded and embedded at once (bounds each worker's memory).
     partitions : int or None, default=None
@@ -205,8 +243,11 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
         ``loader(path) -> model`` for a model file; None: :func:`load_model_file`
         (``skreid.load``, or ``skreid.runtime.OnnxEmbedder`` for ``*.onnx``).
     timeout : float, default=10
-        Seconds to wait for a scheduler (``client`` given as an address) and for at least
-        one worker.
+        Seconds to wait for each answer of the cluster: the scheduler's handshake (``client``
+        given as an address), at least one worker, the scheduler's reply to a check made
+        every ``timeout`` seconds while the images are embedded, and the shutdown. A
+        scheduler that stops answering fails the call within about ``2 * timeout`` seconds;
+        a long job on an answering cluster is never cut short.
 
     Returns
     -------
@@ -217,9 +258,11 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
     Raises
     ------
     ValueError
-        An image that cannot be read (the message names the file), bad arguments.
+        An image that cannot be read (the message names the file), bad arguments (a
+        ``timeout`` that is not a positive number, a malformed address).
     ConnectionError
-        No scheduler at ``client``'s address, or no worker, within ``timeout`` seconds.
+        No scheduler at ``client``'s address, or no worker, within ``timeout`` seconds, or a
+        scheduler that stopped answering.
     RuntimeError
         A task kept killing its workers; the message names the partition's first file.
 
@@ -244,54 +287,21 @@ def embed_images(model, paths, client=None, *, batch_size=256, partitions=None,
     """
     model, keys, chunks, batch_size, image_size = _check_args(
         model, paths, batch_size, partitions, image_size, loader)
+    timeout = check_timeout(timeout)
     if client is None:
         parts = [_embed_chunk(c, model, batch_size, image_size) for c in chunks]
         return EmbeddedImages(np.concatenate(parts), keys)
-    from skreid.parallel._dask import TensorFlowThreads, get_client
+    if isinstance(client, str):
+        check_scheduler_address(client)  # before the import of Dask (seconds)
+    from skreid.parallel import _dask
 
-    client, owned = get_client(client, timeout=timeout)
-    try:
-        return EmbeddedImages(_run_on_cluster(client, model, chunks, batch_size, image_size,
-                                              timeout, TensorFlowThreads), keys)
-    finally:
-        if owned:
-            client.close()
-
-
-def _run_on_cluster(client, model, chunks, batch_size, image_size, timeout, plugin):
-    import uuid
-
-    import dask
-    import distributed
-
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except (TimeoutError, OSError):
-        raise ConnectionError(f"The Dask scheduler at {client.scheduler.address!r} has no "
-                              f"worker after {timeout:g} s: start some with `dask worker "
-                              f"{client.scheduler.address}`.") from None
-    client.register_plugin(plugin())
-    token = uuid.uuid4().hex[:12]
-    # the model is one key of the graph (not scattered data): a worker that needs it gets a
-    # copy from a peer or from the graph, so it survives the death of every worker holding it
-    model = dask.delayed(model, name=f"skreid-model-{token}", traverse=False)
-    embed = dask.delayed(_embed_chunk, pure=False)
-    tasks = [embed(chunk, model, batch_size, image_size,
-                   dask_key_name=f"skreid-embed-{token}-{i}") for i, chunk in enumerate(chunks)]
-    futures = client.compute(tasks)
-    try:
-        parts = client.gather(futures)
-    except (distributed.KilledWorker, distributed.client.FutureCancelledError) as exc:
-        key = getattr(exc, "task", None) or getattr(exc, "key", None)
-        index = next((i for i, f in enumerate(futures) if f.key == key), None)
-        where = (" (holding the model, which every partition needs)" if index is None
-                 else f" (partition {index}, first file {chunks[index][0]!r})")
-        last = getattr(getattr(exc, "last_worker", None), "address", None)
-        raise RuntimeError(
-            f"embed_images failed: a task{where} killed every worker that ran it"
-            f"{f' (the last was {last})' if last else ''}; nothing was returned. Check the "
-            f"workers' logs (memory limit?). Dask said: {exc}"
-        ) from exc
-    finally:
-        client.cancel(futures)
-    return np.concatenate(parts)
+    if isinstance(client, str):
+        parts = _dask.run_on_address(client, model, chunks, batch_size, image_size, timeout,
+                                     _embed_chunk)
+    elif isinstance(client, _dask.distributed.Client):
+        parts = _dask.run_on_client(client, model, chunks, batch_size, image_size, timeout,
+                                    _embed_chunk)
+    else:
+        raise TypeError(f"client must be a distributed.Client, a scheduler address (str) or "
+                        f"None, got {type(client).__name__}.")
+    return EmbeddedImages(np.concatenate(parts), keys)

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreid.pets._targets import PetTargetsMixin
-from skreid.utils import check_batch_memory, check_images, match_pixel_range, pixel_range
+from skreid.utils import apply_pixel_rule, check_batch_memory, check_images
 
 #: constraints of the parameters both pets estimators have
 PET_CONSTRAINTS = {
@@ -77,7 +77,8 @@ class PetNetMixin(PetTargetsMixin):
     Subclasses provide ``_image_size()`` (the working size) and the
     :class:`~skreid._keras._base.KerasEstimatorMixin` hooks ``_build_model`` (a compiled
     two-headed network from :mod:`skreid._keras._pet_networks`) and ``_train`` (which calls
-    :meth:`_training_arrays`, :meth:`_split_validation` and :meth:`_fit_stage`).
+    :meth:`_training_arrays`, :meth:`_split_validation` and :meth:`_fit_stage`); both get
+    ``params``, the values :meth:`_check_params` checked once for the ``fit`` call.
     """
 
     # ---------------------------------------------------------------- training
@@ -111,17 +112,19 @@ class PetNetMixin(PetTargetsMixin):
 
     # ---------------------------------------------------------------- validation
     def _check_params(self):
-        """What ``_parameter_constraints`` cannot express (run after them, in ``fit``)."""
+        """What ``_parameter_constraints`` cannot express, checked once per ``fit``: returns
+        the values the fit uses (``image_size`` as a pair, ``task_weights``)."""
+        params = {"image_size": self._image_size(), "task_weights": self._task_weights()}
         # one float32 RGB batch at the working size must fit skreid.utils.MAX_BATCH_BYTES
-        check_batch_memory(self.batch_size, self._image_size(), 3)
-        self._task_weights()
+        check_batch_memory(self.batch_size, params["image_size"], 3)
+        return params
 
     def _validate_fit_data(self, X, y, reset, masks=None, classes=None, **fit_params):
         if fit_params:
             raise TypeError(
                 f"fit got unexpected keyword argument(s) {sorted(fit_params)}; accepted: masks."
             )
-        self._check_params()
+        params = self._check_params()
         X, flat = _as_images(X)
         if y is None:
             raise ValueError(
@@ -148,7 +151,7 @@ class PetNetMixin(PetTargetsMixin):
                 self.n_features_in_ = X.shape[2]
             else:
                 self.__dict__.pop("n_features_in_", None)
-        return X, y_idx, {"masks": m}
+        return X, y_idx, {"masks": m, "params": params}
 
     # ---------------------------------------------------------------- inference
     def _check_predict_input(self, X, flat):
@@ -172,15 +175,11 @@ class PetNetMixin(PetTargetsMixin):
             if reset:
                 self.pixel_range_ = None
             return X.astype(np.float32, copy=False)
+        X, fitted = apply_pixel_rule(X, getattr(self, "pixel_range_", None) or 255.0,
+                                     reset=reset, estimator=self)
         if reset:
-            self.pixel_range_ = fitted = pixel_range(X)
-            factor = 1.0
-        else:
-            fitted = getattr(self, "pixel_range_", None) or 255.0
-            factor = match_pixel_range(X, fitted, estimator=self)
-        factor *= 255.0 / fitted
-        X = X.astype(np.float32, copy=False)
-        return X if factor == 1.0 else X * np.float32(factor)
+            self.pixel_range_ = fitted
+        return X if fitted == 255.0 else X * np.float32(255.0 / fitted)
 
     def _prepare(self, X):
         check_is_fitted(self, "model_")
@@ -243,28 +242,47 @@ class PetNetMixin(PetTargetsMixin):
         X = self._prepare(X)
         return predict_embedding(self.model_, X, self.batch_size)
 
+    def _test_time_flip(self):
+        """Whether predictions average each image with its mirror (``_network_outputs``)."""
+        return False
+
+    def _network_channels(self):
+        """Channels the network takes (``_to_network_input`` repeats grayscale to them)."""
+        return self.n_channels_in_
+
+    def _inference_graph(self):
+        """Export hook: images -> (breed_proba, mask_proba), the mask at the image's size."""
+        from skreid._keras._inference_graph import petnet_graph
+
+        def reference(X, names):
+            mask = self.predict_mask(X, return_proba=True)
+            if self.segmentation == "binary":
+                mask = mask[..., None]
+            return {"breed_proba": self.predict_proba(X), "mask_proba": mask}
+
+        flip = self._test_time_flip()
+        return petnet_graph(
+            self.model_, self.n_channels_in_, network_channels=self._network_channels(),
+            flip=flip, image_size=self._image_size(), reference=reference,
+            input_scale=255.0 / (self.pixel_range_ or 255.0), metadata={
+                "image_size": list(self._image_size()), "segmentation": self.segmentation,
+                "classes": self.classes_.tolist(),
+                "classes_dtype": None if self.classes_.dtype == object
+                else self.classes_.dtype.str,
+                "test_time_flip": bool(flip),
+                "preprocessing": "in the graph: resize to image_size, flip averaging, the "
+                                 "mask resized back to the input size (bilinear)"})
+
     # ---------------------------------------------------------------- training
-    def _fit_stage(self, images, breed, masks, epochs, val, offset=0):
-        """Run ``epochs`` epochs of ``model_.fit`` on (augmented) batches; return history."""
-        from skreid._keras._pet_training import PetBatches
-        from skreid._keras._seeding import fit_python_random
+    def _fit_stage(self, train, val, epochs, offset=0):
+        """Run ``epochs`` epochs on ``train`` (images, breed, masks); return the history."""
+        from skreid._keras._pet_training import train_stage
 
         # a fresh, reproducible shuffling/augmentation stream for each call
         seed = (self._seed_ + 104729 * (self.n_epochs_ + offset + 1)) % (2**31 - 1)
-        # the batch order is shuffled by PetBatches, from the seeded fit's own generator
-        # (Keras would draw it from the global one, which other threads move): shuffle=False
-        data = PetBatches(images, breed, masks, self.batch_size, seed, augment=self.augment,
-                          batch_order_random=fit_python_random())
-        eager = self.run_eagerly
-        if eager == "auto":
-            # tracing the train step costs seconds (~15 s for MobileNetV3 on 2 cores); for
-            # a handful of steps, eager execution is much faster
-            eager = epochs * len(data) <= 64
-        self.model_.run_eagerly = bool(eager)
-        kwargs = {}
-        if val is not None:
-            kwargs["validation_data"] = PetBatches(*val, self.batch_size, seed, shuffle=False)
-        return self._keras_fit(data, epochs=epochs, shuffle=False, **kwargs)
+        return train_stage(self.model_, train, val, epochs=epochs, batch_size=self.batch_size,
+                           seed=seed, augment=self.augment, run_eagerly=self.run_eagerly,
+                           initial_epoch=self.n_epochs_, verbose=self._keras_verbose())
 
     def _split_validation(self, images, breed, masks):
         if self.validation_fraction is None:

@@ -101,11 +101,18 @@ class FineTunedPetNet(
     Attributes
     ----------
     model_ : keras.Model
+        Outputs ``{"breed", "mask"}`` at ``image_size``.
     classes_ : ndarray
     history_ : dict of lists
+        Per-epoch losses and metrics (head-only and fine-tuning epochs alike).
     n_epochs_ : int
+        Epochs trained so far (``warm_start`` and ``partial_fit`` add to them).
     n_channels_in_ : int
         1 (grayscale, repeated to RGB) or 3.
+    pixel_range_ : float or None
+        Pixel scale of the training images (see :class:`MultiTaskPetNet`).
+    n_features_in_ : int
+        Only after a fit on flat 2-D rows (see :class:`MultiTaskPetNet`).
 
     Examples
     --------
@@ -118,6 +125,8 @@ class FineTunedPetNet(
     (3, 432)
     """
 
+    #: the training stage (frozen backbone or fine-tuning), restored by skreid.load
+    _saved_state_attrs = ("_stage",)
     _parameter_constraints = {
         **PET_CONSTRAINTS,
         "weights": [str, os.PathLike, None],
@@ -193,15 +202,16 @@ class FineTunedPetNet(
         return check_image_size(self.image_size, name="image_size")
 
     def _check_params(self):
-        super()._check_params()
+        params = super()._check_params()
         spec = BACKBONES[self.backbone]
-        size = self._image_size()
+        size = params["image_size"]
         if min(size) < spec.min_size:
             raise ValueError(
                 f"image_size must be at least ({spec.min_size}, {spec.min_size}) for "
                 f"{spec.application}, got {size}."
             )
         check_weights(self.weights, spec.architecture(self.alpha))
+        return params
 
     def _validate_fit_data(self, X, y, reset, masks=None, **fit_params):
         X, y, params = super()._validate_fit_data(X, y, reset, masks=masks, **fit_params)
@@ -211,6 +221,12 @@ class FineTunedPetNet(
                 f"{BACKBONES[self.backbone].application}, got {X.shape[-1]} channels."
             )
         return X, y, params
+
+    def _test_time_flip(self):
+        return bool(self.test_time_flip)
+
+    def _network_channels(self):
+        return 3
 
     def _to_network_input(self, X):
         # grayscale repeated to RGB: the backbone was trained on colour images
@@ -225,11 +241,11 @@ class FineTunedPetNet(
             mask = 0.5 * (mask + mask_flip[:, :, ::-1])
         return breed, mask
 
-    def _build_model(self, X, y, masks=None, classes=None):
+    def _build_model(self, X, y, masks=None, params=None):
         from skreid._keras import _pet_networks as nets
         from skreid._keras._backbones import build_backbone
 
-        size = self._image_size()
+        size = params["image_size"]
         # the registry's BatchNorm rule: frozen for pretrained weights, learning otherwise
         backbone = build_backbone(self.backbone, (*size, 3), weights=self.weights,
                                   alpha=self.alpha)
@@ -249,8 +265,8 @@ class FineTunedPetNet(
             return "scratch"
         return "head" if epoch < self.head_epochs else "fine_tune"
 
-    def _set_stage(self, stage):
-        """Freeze/unfreeze the backbone for ``stage`` and recompile.
+    def _set_stage(self, stage, task_weights):
+        """Freeze/unfreeze the backbone for ``stage`` and recompile with ``task_weights``.
 
         ``"head"``: backbone frozen; ``"fine_tune"``: its top ``fine_tune_blocks`` blocks
         unfrozen (BatchNorm frozen); ``"scratch"`` (``weights=None``): everything trains.
@@ -267,10 +283,10 @@ class FineTunedPetNet(
         # a linear-probe head is already converged: the head stage trains only the decoder
         # (at the head learning rate it drifted; docs/benchmarks.rst)
         self.model_.get_layer("breed").trainable = not (stage == "head" and self._probed())
-        nets.compile_network(self.model_, lr, self._n_mask_classes(), self._task_weights())
+        nets.compile_network(self.model_, lr, self._n_mask_classes(), task_weights)
         self._stage = stage
 
-    def _init_head_from_linear_probe(self, X, y):
+    def _init_head_from_linear_probe(self, X, y, size):
         """Set the breed layer to a logistic regression fitted on the frozen features.
 
         Linear probing then fine-tuning (LP-FT; Kumar et al., "Fine-Tuning can Distort
@@ -283,7 +299,7 @@ class FineTunedPetNet(
 
         from skreid._keras._pet_training import predict_embedding, resize_batch
 
-        X = resize_batch(X, self._image_size())
+        X = resize_batch(X, size)
         features = predict_embedding(self.model_, X, self.batch_size)
         if self.augment or self.test_time_flip:
             # the network sees mirrored pets in training (augmentation) and averages both
@@ -313,15 +329,16 @@ class FineTunedPetNet(
         # a probe on a random backbone's features would only anchor the head to noise
         return self._pretrained() and self.head == "light" and self.probe_C is not None
 
-    def _train(self, X, y, epochs, masks=None, classes=None):
+    def _train(self, X, y, epochs, masks=None, params=None):
+        size, task_weights = params["image_size"], params["task_weights"]
         X = self._to_network_input(X)
         if self.n_epochs_ == 0 and self._probed():
-            self._init_head_from_linear_probe(X, y)
+            self._init_head_from_linear_probe(X, y, size)
         if getattr(self, "_stage", None) is None:
-            self._set_stage(self._stage_at(self.n_epochs_))
+            self._set_stage(self._stage_at(self.n_epochs_), task_weights)
         if epochs == 0:
             return {}
-        train, val = self._split_validation(*self._training_arrays(X, y, masks))
+        train, val = self._split_validation(*self._training_arrays(X, y, masks, size))
         history = {}
         done = 0
         while done < epochs:
@@ -329,8 +346,8 @@ class FineTunedPetNet(
             stage = self._stage_at(epoch)
             n = epochs - done if stage != "head" else min(epochs - done,
                                                           self.head_epochs - epoch)
-            self._set_stage(stage)
-            part = self._fit_stage(*train, epochs=n, val=val, offset=done)
+            self._set_stage(stage, task_weights)
+            part = self._fit_stage(train, val, epochs=n, offset=done)
             for key, values in part.items():
                 history.setdefault(key, [np.nan] * done).extend(values)
             done += n

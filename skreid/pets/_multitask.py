@@ -3,11 +3,11 @@
 from numbers import Integral
 
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from skreid._keras._base import KerasEstimatorMixin
 from skreid.pets._base import PET_CONSTRAINTS, PetNetMixin
-from skreid.utils import check_image_size
+from skreid.utils import DEPRECATED, check_image_size, renamed_param
 
 
 class MultiTaskPetNet(
@@ -17,15 +17,17 @@ class MultiTaskPetNet(
 
     Parameters
     ----------
-    architecture : {"unet", "seed"}, default="unet"
-        ``"seed"``: the report's network exactly (Conv2D 64-32-16 + max-pooling encoder,
-        Dense softmax on the flattened bottleneck, Conv2D 16-16-32 + upsampling decoder, 1x1
-        sigmoid; 640,438 parameters at 256x256x3 with 37 classes). ``"unet"``: a small U-Net
-        with batch norm, skip connections and a global-average-pooling breed head, which
-        learns both tasks from a few hundred images.
+    network : {"unet", "seed"}, default="unet"
+        The whole network (this estimator has no pretrained backbone). ``"seed"``: the
+        report's network exactly (Conv2D 64-32-16 + max-pooling encoder, Dense softmax on the
+        flattened bottleneck, Conv2D 16-16-32 + upsampling decoder, 1x1 sigmoid; 640,438
+        parameters at 256x256x3 with 37 classes). ``"unet"``: a small U-Net with batch norm,
+        skip connections and a global-average-pooling breed head, which learns both tasks
+        from a few hundred images.
     image_size : int or (int, int), default=(128, 128)
-        Working resolution; other input sizes are resized inside the network. Must be
-        divisible by 8 (``"seed"``) or ``2**depth`` (``"unet"``).
+        Keyword-only, as every parameter after ``network``. Working resolution; other input
+        sizes are resized inside the network. Must be divisible by 8 (``"seed"``) or
+        ``2**depth`` (``"unet"``).
     n_classes : int or None, default=None
         Number of breeds; labels must then be ints in ``0..n_classes-1`` (``classes_`` =
         ``range(n_classes)``, so breeds absent from the training data still get an output).
@@ -63,6 +65,9 @@ class MultiTaskPetNet(
     random_state : int, RandomState or None, default=None
         Seeds weights, shuffling and augmentation; the same int gives identical predictions.
     verbose : int, default=0
+    architecture : deprecated
+        The former name of ``network``: still accepted, with a FutureWarning, until skreid
+        0.3 (files saved under it load as ``network``).
 
     Attributes
     ----------
@@ -73,7 +78,14 @@ class MultiTaskPetNet(
         Per-epoch losses and metrics (``breed_breed_accuracy``, ``mask_masked_pixel_accuracy``,
         ``epoch_time``...).
     n_epochs_ : int
+        Epochs trained so far (``warm_start`` and ``partial_fit`` add to them).
     n_channels_in_ : int
+        Channels of the training images.
+    pixel_range_ : float or None
+        Pixel scale of the training images (255.0 or 1.0; None for flat feature rows),
+        applied to every later batch under :func:`skreid.utils.pixel_range`'s rule.
+    n_features_in_ : int
+        Only after a fit on flat 2-D rows (read as one-pixel-high strips): their width.
 
     Examples
     --------
@@ -88,14 +100,17 @@ class MultiTaskPetNet(
 
     _parameter_constraints = {
         **PET_CONSTRAINTS,
-        "architecture": [StrOptions({"unet", "seed"})],
+        "network": [StrOptions({"unet", "seed"})],
         "width": [Interval(Integral, 1, None, closed="left")],
         "depth": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"unet", "seed"}), Hidden(StrOptions({DEPRECATED}))],
     }
+    #: old parameter name -> new one (skreid.utils.renamed_param)
+    _renamed_params = {"architecture": "network"}
 
     def __init__(
         self,
-        architecture="unet",
+        network="unet",
         *,
         image_size=(128, 128),
         n_classes=None,
@@ -115,8 +130,9 @@ class MultiTaskPetNet(
         warm_start=False,
         random_state=None,
         verbose=0,
+        architecture=DEPRECATED,
     ):
-        self.architecture = architecture
+        self.network = network
         self.image_size = image_size
         self.n_classes = n_classes
         self.segmentation = segmentation
@@ -135,39 +151,43 @@ class MultiTaskPetNet(
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.architecture = architecture
 
     def _image_size(self):
         return check_image_size(self.image_size, name="image_size")
 
     def _check_params(self):
-        super()._check_params()
-        factor = 8 if self.architecture == "seed" else 2**self.depth
-        size = self._image_size()
+        params = super()._check_params()
+        params["network"] = network = renamed_param(self, "network", warn=True)
+        factor = 8 if network == "seed" else 2**self.depth
+        size = params["image_size"]
         if size[0] % factor or size[1] % factor:
             raise ValueError(
-                f"image_size={size} must be divisible by {factor} for architecture="
-                f"{self.architecture!r} (depth={self.depth})."
+                f"image_size={size} must be divisible by {factor} for network={network!r} "
+                f"(depth={self.depth})."
             )
+        return params
 
-    def _build_model(self, X, y, masks=None, classes=None):
+    def _build_model(self, X, y, masks=None, params=None):
         from skreid._keras import _pet_networks as nets
 
         kwargs = dict(
-            image_size=self._image_size(), n_classes=len(self.classes_),
+            image_size=params["image_size"], n_classes=len(self.classes_),
             n_channels=self.n_channels_in_, n_mask_classes=self._n_mask_classes(),
         )
-        if self.architecture == "seed":
+        if params["network"] == "seed":
             model = nets.build_seed_network(**kwargs)
         else:
             model = nets.build_unet_network(
                 width=self.width, depth=self.depth, dropout=self.dropout, **kwargs
             )
         return nets.compile_network(
-            model, self.learning_rate, self._n_mask_classes(), self._task_weights()
+            model, self.learning_rate, self._n_mask_classes(), params["task_weights"]
         )
 
-    def _train(self, X, y, epochs, masks=None, classes=None):
+    def _train(self, X, y, epochs, masks=None, params=None):
         if epochs == 0:
             return {}
-        train, val = self._split_validation(*self._training_arrays(X, y, masks))
-        return self._fit_stage(*train, epochs=epochs, val=val)
+        arrays = self._training_arrays(X, y, masks, params["image_size"])
+        train, val = self._split_validation(*arrays)
+        return self._fit_stage(train, val, epochs=epochs)

@@ -139,11 +139,10 @@ class PetTargetsMixin:
         target[ignored] = -1.0
         return target
 
-    def _training_arrays(self, X, y_idx, masks):
-        """Images at the working size, (label, weight) targets and mask targets."""
+    def _training_arrays(self, X, y_idx, masks, size):
+        """Images at the working ``size``, (label, weight) targets and mask targets."""
         from skreid._keras._pet_training import resize_batch
 
-        size = self._image_size()
         images = resize_batch(X, size)
         breed = np.stack([y_idx.astype(np.float32), self._sample_weights(y_idx)], axis=1)
         return images, breed, self._mask_targets(masks, len(X), size)

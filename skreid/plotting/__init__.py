@@ -5,6 +5,7 @@ Each function draws with matplotlib's pyplot, returns the Figure (grids of image
 the first call, so ``import skreid.plotting`` is cheap and leaves the backend alone.
 """
 
+from skreid.plotting._activation import plot_activation_maps
 from skreid.plotting._embeddings import plot_embedding_tsne
 from skreid.plotting._history import plot_training_history
 from skreid.plotting._images import plot_image_samples, plot_pca_reconstructions, plot_triplets
@@ -21,4 +22,5 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_segmentation_overlays",
     "plot_training_history",
+    "plot_activation_maps",
 ]

@@ -38,7 +38,10 @@ def evaluate_transformer(
         Pipeline, its last step's), so a model that ranks by cosine is scored by cosine;
         plain transformers without one fall back to ``"euclidean"``.
     **kwargs
-        Passed on to :func:`skreid.metrics.evaluate_reid` (``max_rank``, ``ap_mode``, ...).
+        Passed on to :func:`skreid.metrics.evaluate_reid` (``max_rank``, ``ap_mode``,
+        ``rerank``, ``query_tracklets``, ...). Without ``camera_normalization``, an estimator
+        whose ``camera_normalization`` is set (a Pipeline's last step's) is evaluated with it
+        when cameras are given, as its ``score(..., cameras=)`` would.
 
     Returns
     -------
@@ -73,6 +76,9 @@ def evaluate_transformer(
         )
     if metric is None:
         metric = estimator_metric(estimator)
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if query_cameras is not None and getattr(last, "camera_normalization", None) is not None:
+        kwargs.setdefault("camera_normalization", last.camera_normalization)
     query = np.asarray(estimator.transform(X_query))
     gallery = np.asarray(estimator.transform(X_gallery))
     return evaluate_reid(

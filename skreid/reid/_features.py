@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skreid.utils import check_images
+from skreid.utils import LUMA_WEIGHTS, apply_pixel_rule, check_images
 
 __all__ = ["LOMOFeatures"]
 
@@ -94,10 +94,19 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
     image_shape : tuple, optional
         ``(height, width, 3)`` when ``X`` holds flat vectors.
 
-    Notes
-    -----
-    Pixel values are read as 0-255 when the input is an integer array or any value exceeds 1,
-    else as 0-1.
+    Attributes
+    ----------
+    input_shape_ : tuple of int
+        ``(height, width, 3)`` of the fitted images.
+    n_features_in_ : int
+        Number of input values per image (the product of ``input_shape_``).
+    n_features_out_ : int
+        Length of the feature vector.
+    pixel_range_ : float
+        The pixel scale of the fit images (255.0 or 1.0), under skreid's pixel rule
+        (:func:`skreid.utils.pixel_range`): integers are read as [0, 255], floats as [0, 1]
+        when none exceeds 1; ``transform`` reads later batches on this scale (floats above 1
+        after a fit on [0, 1] are refused, [0, 1] floats after a fit on [0, 255] warned about).
 
     Examples
     --------
@@ -147,22 +156,26 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"siltp_radii must be ints >= 1, got {self.siltp_radii!r}.")
         return bins, radii
 
-    def _check_X(self, X):
-        raw = np.asarray(X) if not hasattr(X, "dtype") else X
-        images = check_images(X, image_shape=self.image_shape, name="X")
+    def _check_X(self, X, reset=False):
+        images = check_images(X, image_shape=self.image_shape, name="X", dtype=None)
         if images.shape[3] != 3:
             raise ValueError(
                 f"LOMOFeatures needs RGB images (3 channels), got images of shape "
                 f"{images.shape[1:]}."
             )
-        scale = 255.0 if np.issubdtype(raw.dtype, np.integer) or images.max() > 1 else 1.0
-        return images / np.float32(scale)
+        # skreid's one pixel rule; a file saved before pixel_range_ existed reads each batch
+        fitted = getattr(self, "pixel_range_", None)
+        images, fitted = apply_pixel_rule(images, fitted, reset=reset or fitted is None,
+                                          estimator=self)
+        if reset:
+            self.pixel_range_ = fitted
+        return images / np.float32(fitted)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check parameters and record the image shape (nothing is learned)."""
         self._check_params()
-        images = self._check_X(X)
+        images = self._check_X(X, reset=True)
         min_side = self.cell_size * 2 ** (self.n_scales - 1)
         if min(images.shape[1:3]) < min_side:
             raise ValueError(
@@ -203,7 +216,7 @@ class LOMOFeatures(TransformerMixin, BaseEstimator):
             joint = (q[0] * bins[1] + q[1]) * bins[2] + q[2]
             hist = _max_occurrence(joint, int(np.prod(bins)), self.cell_size)
             colour.append(hist.reshape(len(rgb), -1))
-            gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+            gray = rgb @ np.array(LUMA_WEIGHTS["bt601"], np.float32)
             for r in radii:
                 codes = _siltp_codes(gray, r, self.siltp_tau)
                 texture.append(_max_occurrence(codes, 81, self.cell_size).reshape(len(rgb), -1))

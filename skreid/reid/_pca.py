@@ -11,9 +11,10 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skreid.reid._base import REID_METRICS, ReIDMixin
-from skreid.search import check_rerank
-from skreid.utils import check_image_size, check_images, match_pixel_range, pixel_range
+from skreid.metrics.pairwise import check_rerank
+from skreid.preprocessing import Grayscale, ResizeImages
+from skreid.reid._base import ReIDMixin
+from skreid.utils import apply_pixel_rule, check_image_size, check_images
 
 __all__ = ["PCAReID"]
 
@@ -95,7 +96,13 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         k-reciprocal re-ranking of the query x gallery distances used by ``kneighbors``,
         ``gallery_distances``, ``decision_function``, ``predict`` and ``score`` (True: the
         paper's k1=20, k2=6, lambda_value=0.3, or a dict of them); see
-        :func:`skreid.search.rerank_k_reciprocal`. Helps multi-shot galleries only.
+        :func:`skreid.metrics.pairwise.rerank_k_reciprocal`. Helps multi-shot galleries only.
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of the gallery and query embeddings
+        (:class:`skreid.metrics.pairwise.CameraStatistics`, fitted on the gallery's cameras at
+        ``fit``/``set_gallery``): subtract each camera's mean embedding, and with
+        ``"whiten"`` whiten with its covariance. The query methods take the queries'
+        ``cameras=``; see :class:`~skreid.reid.ReIDMixin`.
     image_size : int or (height, width), optional
         Resize images to this working size first (anti-aliased bilinear).
     grayscale : bool, default=False
@@ -126,6 +133,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Linear map applied after PCA (the LDA scalings, XQDA or KISSME square-root metric).
     input_shape_ : tuple or None
         Image shape seen in fit (None for feature vectors).
+    n_features_in_ : int
+        Values per sample seen in fit (pixels of an image, or features).
     pixel_range_ : float or None
         Pixel scale of the training images under skreid's rule (255.0 or 1.0, see
         :func:`skreid.utils.pixel_range`; None for feature vectors). ``transform`` reads
@@ -133,7 +142,8 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         (:class:`~skreid.utils.PixelScaleWarning`) on [0, 1] floats after a fit on [0, 255].
     working_shape_ : tuple or None
         Image shape after resizing/grayscale; ``inverse_transform`` returns this shape.
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_
         See :class:`~skreid.reid.ReIDMixin`; the gallery is the training set until
         :meth:`set_gallery` is called.
 
@@ -154,8 +164,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left"),
                          Interval(Real, 0, 1, closed="right")],
         "whiten": ["boolean"],
-        "metric": [StrOptions(set(REID_METRICS))],
-        "rerank": [None, "boolean", dict],
+        **ReIDMixin._reid_parameter_constraints,  # metric, rerank, camera_normalization
         "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "grayscale": ["boolean"],
         "image_shape": ["array-like", None],
@@ -172,6 +181,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         whiten=False,
         metric="euclidean",
         rerank=None,
+        camera_normalization=None,
         image_size=None,
         grayscale=False,
         image_shape=None,
@@ -184,6 +194,7 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self.whiten = whiten
         self.metric = metric
         self.rerank = rerank
+        self.camera_normalization = camera_normalization
         self.image_size = image_size
         self.grayscale = grayscale
         self.image_shape = image_shape
@@ -194,10 +205,9 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        """What ``_parameter_constraints`` cannot express: the rerank dict, the image size."""
+        """What ``_parameter_constraints`` cannot express: the rerank dict (the image size is
+        checked where it is used, in :meth:`_as_matrix`)."""
         check_rerank(self.rerank)
-        if self.image_size is not None:
-            check_image_size(self.image_size, "image_size")
 
     def _as_matrix(self, X, reset):
         """Validate X and return the flat working matrix (resized/gray images or features)."""
@@ -217,22 +227,17 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                 self.input_shape_ = self.working_shape_ = self.pixel_range_ = None
             return X
         images = check_images(X, image_shape=image_shape, dtype=None)
+        size = None if self.image_size is None else check_image_size(self.image_size, "image_size")
         if self.grayscale and images.shape[3] not in (1, 3):
             raise ValueError(
                 f"grayscale=True needs 1 or 3 channels (like skreid.preprocessing.Grayscale), "
                 f"got images of shape {images.shape[1:]}."
             )
         # skreid's pixel-scale rule (skreid.utils.pixel_range), the same in fit and transform
+        images, fitted = apply_pixel_rule(images, getattr(self, "pixel_range_", None),
+                                          reset=reset, estimator=self)
         if reset:
-            self.pixel_range_ = pixel_range(images)
-            factor = 1.0
-        else:
-            factor = match_pixel_range(images, getattr(self, "pixel_range_", None),
-                                       estimator=self)
-        images = images.astype(np.float32, copy=False)
-        if factor != 1.0:
-            images = images * np.float32(factor)
-        if reset:
+            self.pixel_range_ = fitted
             self.input_shape_ = images.shape[1:]
             self.n_features_in_ = int(np.prod(self.input_shape_))
         else:
@@ -242,21 +247,12 @@ class PCAReID(ReIDMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"X holds images of shape {images.shape[1:]}, but PCAReID was fitted on "
                     f"{'feature vectors' if self.input_shape_ is None else self.input_shape_}."
                 )
-        if self.image_size is not None:
-            from skimage.transform import resize  # slow import, only when resizing
-
-            h, w = check_image_size(self.image_size, "image_size")
-            if images.shape[1:3] != (h, w):
-                images = resize(
-                    images,
-                    (len(images), h, w, images.shape[3]),
-                    order=1,
-                    anti_aliasing=h < images.shape[1] or w < images.shape[2],
-                    preserve_range=True,
-                    mode="edge",
-                ).astype(np.float32)
-        if self.grayscale and images.shape[3] == 3:
-            images = (images @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        # the working images are made by skreid.preprocessing's transformers, so that
+        # PCAReID(image_size=..., grayscale=True) equals a Pipeline of them
+        if size is not None:
+            images = ResizeImages(size).transform(images)
+        if self.grayscale:
+            images = Grayscale().transform(images)
         if reset:
             self.working_shape_ = images.shape[1:]
         return images.reshape(len(images), -1)

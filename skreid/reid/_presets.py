@@ -11,13 +11,13 @@ __all__ = ["make_classical_reid", "TRIPLET_PRESETS"]
 #: named configurations of ``TripletEmbedder.from_preset(name, **overrides)``
 TRIPLET_PRESETS = {
     # the report's setting: seed branch, 64x32 grayscale, random triplets, RMSProp, 5 epochs
-    "report": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+    "report": dict(backbone="seed", image_size=(64, 32), grayscale=True,
                    loss="random_triplet", margin=1.0, id_loss_weight=0.0, augment=False,
                    optimizer="rmsprop", learning_rate=1e-3, lr_schedule="constant",
                    epochs=5, batch_size=256, validation_fraction=0.0),
     # the same seed branch trained well: PK batches, batch-hard, cosine LR, early stopping
     # (no augmentation: it hurts this small branch, see docs/benchmarks.rst)
-    "seed_pk": dict(architecture="seed", image_size=(64, 32), grayscale=True,
+    "seed_pk": dict(backbone="seed", image_size=(64, 32), grayscale=True,
                     loss="batch_hard", margin=0.3, id_loss_weight=0.0, augment=False,
                     optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
                     epochs=20, batch_size=64, images_per_identity=4,

@@ -19,6 +19,7 @@ from skreid.runtime._session import (
     load_session,
     run_batches,
 )
+from skreid.utils import resize_bilinear
 
 __all__ = ["OnnxEmbedder", "OnnxPetNet"]
 
@@ -42,12 +43,12 @@ class _OnnxModelMixin:
             self.path, kind=self._kind, providers=self.providers, n_threads=self.n_threads)
         self.path_ = os.path.abspath(os.fspath(self.path))
 
-    def _run(self, X):
+    def _run(self, X, outputs):
         check_is_fitted(self, "metadata_")
         X = check_runtime_images(X, self.metadata_, self.path_)
         if getattr(self, "_session", None) is None:  # unpickled: open the file again
             self._load()
-        return run_batches(self._session, X, self.batch_size)
+        return run_batches(self._session, X, self.batch_size, list(outputs))
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -71,6 +72,9 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         The ``.onnx`` file.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Gallery distance (the embeddings are unit-norm, so both rank alike).
+    camera_normalization : {None, "center", "whiten"}, default=None
+        Per-camera normalisation of the gallery and query embeddings, as in
+        :class:`~skreid.reid.TripletEmbedder` (see :class:`~skreid.reid.ReIDMixin`).
     batch_size : int, default=16
         Images per onnxruntime call. On a CPU small calls are the fastest (their activations
         stay in cache): the default MobileNet embedder at 256x128 with flip averaging ran
@@ -90,24 +94,31 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
         Absolute path of the loaded file.
     input_shape_ : tuple of int
         ``(height, width, channels)`` the graph expects; ``n_features_in_`` its size.
-    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_ :
+    classes_, gallery_embeddings_, gallery_ids_, gallery_cameras_, gallery_tracklets_, \
+camera_statistics_ :
         The gallery, after ``fit(X, y)`` or ``set_gallery`` (see
         :class:`~skreid.reid.ReIDMixin`).
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs an exported file (exporting takes
+    TensorFlow and tf2onnx; ``tests/runtime`` does it).
+
     >>> from skreid.runtime import OnnxEmbedder  # doctest: +SKIP
     >>> emb = OnnxEmbedder("embedder.onnx").fit()  # doctest: +SKIP
     >>> emb.set_gallery(gallery_images, gallery_ids).predict(query_images)  # doctest: +SKIP
     """
 
     _kind = "embedder"
-    _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))]}
+    _parameter_constraints = {**_CONSTRAINTS, "metric": [StrOptions(set(REID_METRICS))],
+                              "camera_normalization":
+                                  ReIDMixin._reid_parameter_constraints["camera_normalization"]}
 
-    def __init__(self, path, *, metric="euclidean", batch_size=16, providers=None,
-                 n_threads=None):
+    def __init__(self, path, *, metric="euclidean", camera_normalization=None, batch_size=16,
+                 providers=None, n_threads=None):
         self.path = path
         self.metric = metric
+        self.camera_normalization = camera_normalization
         self.batch_size = batch_size
         self.providers = providers
         self.n_threads = n_threads
@@ -149,7 +160,43 @@ class OnnxEmbedder(_OnnxModelMixin, ReIDMixin, ClassifierMixin, TransformerMixin
 
     def transform(self, X):
         """L2-normalised embeddings of images ``X``, shape ``(n_samples, n_dims)``, float32."""
-        return self._run(X)[0].astype(np.float32, copy=False)
+        return self._run(X, ["embeddings"])[0].astype(np.float32, copy=False)
+
+    def activation_maps(self, X, *, upsample=True):
+        """What the embedding looks at, as the exported estimator's ``activation_maps``.
+
+        The exported graph computes the energy (sum of squares over channels) of the trunk's
+        last feature map, flip-averaged as the embeddings are; here it is upsampled to the
+        images with :func:`skreid.utils.resize_bilinear`, as the Keras estimator does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w[, c])
+        upsample : bool, default=True
+            Resize the maps to the images' size; ``False`` gives the feature map's grid.
+
+        Returns
+        -------
+        maps : ndarray of shape (n, h, w), float32
+
+        Raises
+        ------
+        ValueError
+            The file has no ``activation_maps`` output: exported before the metadata format
+            2, or from a network whose trunk returns a vector.
+        """
+        check_is_fitted(self, "metadata_")
+        if "activation_maps" not in self.metadata_.get("outputs", ()):
+            raise ValueError(
+                f"{self.path_!r} has no 'activation_maps' output (outputs "
+                f"{self.metadata_.get('outputs')}): it was exported by skreid "
+                f"{self.metadata_.get('versions', {}).get('skreid', '?')} with metadata format "
+                f"{self.metadata_.get('format_version')} (maps need format 2), or from a "
+                f"network whose trunk returns a vector. Export the estimator again with "
+                f"skreid.export_onnx."
+            )
+        maps = self._run(X, ["activation_maps"])[0]
+        return resize_bilinear(maps, self.input_shape_[:2]) if upsample else maps
 
 
 class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
@@ -197,7 +244,7 @@ class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Breed probabilities, shape ``(n_images, n_classes)`` in the order of ``classes_``."""
-        return self._run(X)[0]
+        return self._run(X, ["breed_proba"])[0]
 
     def predict(self, X):
         """Predicted breed label of each image."""
@@ -213,7 +260,7 @@ class OnnxPetNet(_OnnxModelMixin, ClassifierMixin, BaseEstimator):
             ``return_proba=True`` the probabilities: ``(n, h, w)`` of "pet" (binary) or
             ``(n, h, w, 3)`` (trimap).
         """
-        proba = self._run(X)[1]
+        proba = self._run(X, ["mask_proba"])[0]
         if self.segmentation_ == "binary":
             proba = proba[..., 0]
             return proba if return_proba else np.where(proba >= 0.5, 0, 1).astype(np.uint8)

@@ -2,8 +2,16 @@
 
 import numpy as np
 
-from skreid.utils import check_images
-from skreid.utils.onnx_metadata import INPUT_NAME, KINDS, check_onnx_path, parse_metadata
+from skreid.reid import REID_METRICS
+from skreid.utils import apply_pixel_rule, check_images
+from skreid.utils.onnx_metadata import (
+    INPUT_NAME,
+    KINDS,
+    OPTIONAL_OUTPUTS,
+    check_onnx_path,
+    fitted_pixel_range,
+    parse_metadata,
+)
 
 
 def import_onnxruntime():
@@ -45,13 +53,22 @@ def load_session(path, kind=None, providers=None, n_threads=None):
             f"{str(exc).splitlines()[0][:200]})."
         ) from None
     meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path, kind)
+    metric = meta.get("metric", "euclidean")
+    if meta["kind"] == "embedder" and (not isinstance(metric, str) or metric not in REID_METRICS):
+        raise ValueError(
+            f"{path!r}: the 'skreid' metadata has metric={metric!r:.80}, expected one of "
+            f"{sorted(REID_METRICS)}; the file was changed after skreid exported it."
+        )
     inputs = session.get_inputs()
     outputs = [o.name for o in session.get_outputs()]
-    if [i.name for i in inputs] != [INPUT_NAME] or outputs != list(KINDS[meta["kind"]]):
+    required, optional = KINDS[meta["kind"]], OPTIONAL_OUTPUTS[meta["kind"]]
+    if ([i.name for i in inputs] != [INPUT_NAME] or not set(required) <= set(outputs)
+            or not set(outputs) <= {*required, *optional} or len(set(outputs)) != len(outputs)):
+        also = f" (and optionally {list(optional)})" if optional else ""
         raise ValueError(
-            f"{path!r}: expected one input {INPUT_NAME!r} and outputs "
-            f"{list(KINDS[meta['kind']])}, found inputs {[i.name for i in inputs]} and outputs "
-            f"{outputs}; the file was changed after skreid exported it."
+            f"{path!r}: expected one input {INPUT_NAME!r} and outputs {list(required)}{also}, "
+            f"found inputs {[i.name for i in inputs]} and outputs {outputs}; the file was "
+            f"changed after skreid exported it."
         )
     return session, meta
 
@@ -62,10 +79,13 @@ def expected_image_shape(meta):
 
 
 def check_runtime_images(X, meta, path, name="X"):
-    """Validate images against the exported input shape: a 4-D float32 array or ValueError.
+    """Validate images against the exported input: a 4-D float32 array or ValueError.
 
     Checked before any inference, so a wrong size fails at once with the file's name and
-    the shape it expects instead of inside onnxruntime.
+    the shape it expects instead of inside onnxruntime. The pixels follow skreid's one
+    pixel rule (:func:`skreid.utils.apply_pixel_rule`), on the scale the exported estimator
+    was fitted on (:func:`skreid.utils.onnx_metadata.fitted_pixel_range`): the runtime
+    accepts and refuses what the estimator does, and gives the graph the same values.
     """
     expected = expected_image_shape(meta)
     if getattr(X, "ndim", None) == 2 and None not in expected:
@@ -75,8 +95,8 @@ def check_runtime_images(X, meta, path, name="X"):
                 f"{name} has {X.shape[1]} features per sample, but the ONNX model {path!r} "
                 f"expects images of shape {expected} ({int(np.prod(expected))} values)."
             )
-        X = check_images(X, image_shape=expected, name=name)
-    X = check_images(X, allow_flat=False, name=name)
+        X = check_images(X, image_shape=expected, name=name, dtype=None)
+    X = check_images(X, allow_flat=False, name=name, dtype=None)
     got = X.shape[1:]
     if any(e is not None and e != g for e, g in zip(expected, got, strict=True)):
         shown = tuple("any" if e is None else e for e in expected)
@@ -86,14 +106,17 @@ def check_runtime_images(X, meta, path, name="X"):
             f"{meta['input']['scale']}); resize them first (the exported "
             f"{meta['estimator'].rsplit('.', 1)[-1]} was fitted on that shape)."
         )
+    owner = f"the {meta['estimator'].rsplit('.', 1)[-1]} exported to {path!r}"
+    X, _ = apply_pixel_rule(X, fitted_pixel_range(meta), estimator=owner, name=name)
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def run_batches(session, X, batch_size):
-    """Run ``session`` on ``X`` by batches; a list with one concatenated array per output."""
+def run_batches(session, X, batch_size, outputs=None):
+    """Run ``session`` on ``X`` by batches; a list with one concatenated array per output
+    (those named in ``outputs``, in that order; default: all, in the graph's order)."""
     outs = None
     for start in range(0, len(X), batch_size):
-        res = session.run(None, {INPUT_NAME: X[start:start + batch_size]})
+        res = session.run(outputs, {INPUT_NAME: X[start:start + batch_size]})
         outs = [[r] for r in res] if outs is None else [o + [r] for o, r in zip(outs, res,
                                                                                    strict=True)]
     return [np.concatenate(o) for o in outs]
@@ -104,6 +127,8 @@ def read_onnx_metadata(path):
 
     Examples
     --------
+    Not run by the test suite (``+SKIP``): it needs an exported file.
+
     >>> from skreid.runtime import read_onnx_metadata  # doctest: +SKIP
     >>> read_onnx_metadata("embedder.onnx")["estimator"]  # doctest: +SKIP
     'skreid.reid.TripletEmbedder'

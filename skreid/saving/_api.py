@@ -6,7 +6,15 @@ import os
 from skreid.saving import _facts
 from skreid.saving._card import check_card_writable, render_card
 from skreid.saving._codec import TAG, Decoder, Encoder
-from skreid.utils import UnsafeArchiveError, atomic_write, read_archive, write_archive
+from skreid.utils import (
+    DEFAULT_LOCK_TIMEOUT,
+    UnsafeArchiveError,
+    atomic_write,
+    check_replaceable,
+    read_archive,
+    write_archive,
+    writer_lock,
+)
 
 KIND = "model"
 #: layout of the model files this skreid writes; ``load`` refuses newer ones
@@ -43,7 +51,7 @@ def _describe(estimator, metadata):
     return out
 
 
-def save(estimator, path, *, metadata=None):
+def save(estimator, path, *, metadata=None, overwrite=False, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Save a fitted skreid estimator (or a Pipeline of them) to one safe file.
 
     The file is a zip of JSON (constructor parameters, scalars, the format version), ``.npy``
@@ -51,6 +59,12 @@ def save(estimator, path, *, metadata=None):
     estimators, the network as a ``.keras`` member. It holds no pickle: :func:`load` never runs
     code from it. The file is written atomically (an interrupted save leaves any previous file
     intact) together with a model card ``PATH.card.md``.
+
+    An existing file at ``path`` is replaced only if it is a skreid model file (an earlier
+    save), and an existing card only if skreid wrote it; anything else is refused by name,
+    unless ``overwrite=True``. Concurrent saves to one path take turns (a lock file
+    ``.PATH.skreid-lock`` beside it), and the temporary files of a save that was killed are
+    removed by the next save to the same path.
 
     Parameters
     ----------
@@ -64,6 +78,11 @@ def save(estimator, path, *, metadata=None):
         renders: ``training_data`` (dict: folder, counts of images and identities or breeds,
         image size), ``evaluation`` (dict of figures plus a ``protocol`` text),
         ``training_time_s`` and ``hardware`` (derived from this machine when not given).
+    overwrite : bool, default=False
+        Replace whatever file is at ``path`` and ``PATH.card.md`` (default: only skreid's
+        own model files and cards).
+    lock_timeout : float, default=120
+        Seconds to wait while another process saves to ``path``.
 
     Returns
     -------
@@ -75,7 +94,10 @@ def save(estimator, path, *, metadata=None):
     UnsupportedEstimatorError
         If the estimator (or one of its parts or attributes) cannot be stored without pickle.
     FileExistsError
-        If ``PATH.card.md`` exists and was not written by skreid (nothing is written).
+        If ``path`` exists and is not a skreid model file, or ``PATH.card.md`` exists and was
+        not written by skreid, and ``overwrite`` is False (nothing is written).
+    skreid.utils.FileLockedError
+        If another process kept saving to ``path`` for ``lock_timeout`` seconds.
 
     Examples
     --------
@@ -92,7 +114,11 @@ def save(estimator, path, *, metadata=None):
     True
     """
     metadata = _check_metadata(metadata)
-    card = check_card_writable(path)  # before any work: refuse early, write nothing
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    # before any work: refuse early, write nothing
+    check_replaceable(path, KIND, overwrite=overwrite, who="skreid.save")
+    card = check_card_writable(path, overwrite=overwrite)
     if not os.path.isdir(os.path.dirname(os.path.abspath(os.fspath(path)))):
         raise FileNotFoundError(f"skreid.save: the folder of {os.fspath(path)!r} does not exist.")
     encoder = Encoder()
@@ -100,22 +126,21 @@ def save(estimator, path, *, metadata=None):
     if not (isinstance(tree, dict) and tree.get(TAG) in ("estimator", "skops")):
         raise TypeError(f"skreid.save needs an estimator, got {type(estimator).__name__}.")
     described = _describe(estimator, metadata)
-    write_archive(
-        path, kind=KIND, format_version=FORMAT_VERSION,
-        meta={"estimator": tree, "metadata": described, "keras": encoder.has_keras},
-        arrays=encoder.arrays, files=encoder.files,
-    )
-    with atomic_write(card, "w") as fh:
-        fh.write(render_card(path, described))
+    with writer_lock(path, lock_timeout):  # the model and its card, as one writer
+        check_replaceable(path, KIND, overwrite=overwrite, who="skreid.save")
+        check_card_writable(path, overwrite=overwrite)
+        write_archive(
+            path, kind=KIND, format_version=FORMAT_VERSION,
+            meta={"estimator": tree, "metadata": described, "keras": encoder.has_keras},
+            arrays=encoder.arrays, files=encoder.files, overwrite=overwrite,
+        )
+        with atomic_write(card, "w") as fh:
+            fh.write(render_card(path, described))
     return card
 
 
 def _read(path):
-    where = os.fspath(path)
-    try:
-        archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
-    except RecursionError:  # JSON nested thousands deep: a crafted file, not a model
-        raise UnsafeArchiveError(f"{where}: manifest.json is nested too deeply.") from None
+    archive = read_archive(path, kind=KIND, max_format_version=FORMAT_VERSION)
     meta = archive.meta
     if not isinstance(meta, dict) or not isinstance(meta.get("estimator"), dict) \
             or not isinstance(meta.get("metadata"), dict):
@@ -143,9 +168,17 @@ def load(path):
     archive = _read(path)
     decoder = Decoder(os.fspath(path), archive.arrays, archive.files)
     try:
-        return decoder.decode(archive.meta["estimator"], "estimator")
+        model = decoder.decode(archive.meta["estimator"], "estimator")
     except RecursionError:
         raise UnsafeArchiveError(f"{os.fspath(path)}: the model is nested too deeply.") from None
+    # every member must be part of the model: a file carrying anything else is not one skreid
+    # wrote (the format lists only what the model refers to)
+    unused = sorted([f"arrays/{n}.npy" for n in set(archive.arrays) - decoder.used["arrays"]]
+                    + [f"files/{n}" for n in set(archive.files) - decoder.used["files"]])
+    if unused:
+        raise UnsafeArchiveError(f"{os.fspath(path)}: member {unused[0]!r} is not part of the "
+                                 "model; refusing a file that carries unknown content.")
+    return model
 
 
 def read_metadata(path):

@@ -10,6 +10,8 @@ to overwrite any other file.
 import json
 import os
 
+from skreid.utils import open_regular
+
 MARKER = "<!-- skreid model card: written by skreid.save, replaced by the next save -->"
 
 _REID_NOTES = """\
@@ -43,15 +45,21 @@ def card_path(path):
     return f"{os.fspath(path)}.card.md"
 
 
-def check_card_writable(path):
-    """Raise FileExistsError if ``PATH.card.md`` exists and was not written by skreid."""
+def check_card_writable(path, overwrite=False):
+    """Raise FileExistsError if ``PATH.card.md`` exists and was not written by skreid (unless
+    ``overwrite``); IsADirectoryError if it is a folder."""
     card = card_path(path)
     if not os.path.lexists(card):
         return card
+    if os.path.isdir(card):
+        raise IsADirectoryError(f"{card} is a folder; skreid.save writes the model card there. "
+                                "Nothing was written.")
+    if overwrite:
+        return card
     try:
-        with open(card, encoding="utf-8") as fh:
-            first = fh.readline().rstrip("\n")
-    except (OSError, UnicodeDecodeError):
+        with open_regular(card, "model card") as fh:
+            first = fh.readline(len(MARKER) + 2).decode("utf-8").rstrip("\n")
+    except (OSError, ValueError):  # unreadable, not UTF-8, a FIFO
         first = None
     if first != MARKER or not os.path.isfile(card):
         raise FileExistsError(

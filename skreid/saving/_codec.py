@@ -18,8 +18,14 @@ import numbers
 
 import numpy as np
 
-from skreid.saving._registry import UnsupportedEstimatorError, entry_for_name, entry_for_object
-from skreid.utils import UnsafeArchiveError
+from skreid.saving._registry import (
+    UnsupportedEstimatorError,
+    attribute_problem,
+    entry_for_name,
+    entry_for_object,
+    parameter_problem,
+)
+from skreid.utils import UnsafeArchiveError, migrate_renamed_params
 
 TAG = "__skreid__"
 # dtype kinds a .npy holds without pickle: bool, ints, floats, complex, str, bytes, dates
@@ -149,10 +155,20 @@ class Encoder:
                     "pickle/joblib for a file only you will load."
                 )
             enc_params[key] = self.encode(value, f"{here}.{key}")
+        problem = parameter_problem(entry, type(obj), params)
+        if problem:
+            raise UnsupportedEstimatorError(
+                f"skreid.save cannot store {here}: {problem.rstrip('.')}.")
         attrs = {}
         for key, value in vars(obj).items():
             if key in params or key in entry.transient:
                 continue
+            problem = attribute_problem(entry, type(obj), key)
+            if problem:  # load would refuse it: never write such a file
+                raise UnsupportedEstimatorError(
+                    f"skreid.save cannot store {here}.{key}: {problem}. skreid files restore "
+                    "only declared attributes."
+                )
             attrs[key] = self.encode(value, f"{here}.{key}")
         return {TAG: "estimator", "class": entry.name, "params": enc_params, "attrs": attrs}
 
@@ -165,6 +181,8 @@ class Decoder:
         self.arrays = arrays
         self.files = files
         self._decoded = {}
+        #: the names of the members the tree referred to
+        self.used = {"arrays": set(), "files": set()}
 
     def fail(self, path, message):
         raise UnsafeArchiveError(f"{self.where}: {path}: {message}")
@@ -185,14 +203,16 @@ class Decoder:
                       "or needs a newer skreid.")
         try:
             return method(value, path)
-        except (KeyError, TypeError, ValueError) as exc:
+        # AttributeError, IndexError: an entry of the wrong JSON type (a list for a dict, ...)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             if isinstance(exc, UnsafeArchiveError):
                 raise
             self.fail(path, f"malformed {tag!r} entry ({type(exc).__name__}: {exc}).")
 
     def _member(self, table, name, path):
         if not isinstance(name, str) or name not in table:
-            self.fail(path, f"refers to a missing member {name!r}.")
+            self.fail(path, f"refers to a missing member {name!r:.80}.")
+        self.used["arrays" if table is self.arrays else "files"].add(name)
         return table[name]
 
     def _dtype(self, text, path):
@@ -258,17 +278,29 @@ class Decoder:
                       "refusing the file.")
         entry, cls = found
         here = f"{path}<{entry.attr}>"
+        if not isinstance(value["params"], dict):
+            self.fail(here, f"parameters must be a JSON object, got {value['params']!r:.60}.")
         params = {}
         for key, item in value["params"].items():
             params[key] = self.decode(item, f"{here}.{key}")
+        # a file written before a parameter was renamed loads under the new name
+        params = migrate_renamed_params(cls, params)
         try:
             obj = cls(**params)
         except TypeError as exc:
             self.fail(here, f"parameters {sorted(params)} do not fit {entry.name} ({exc}).")
-        for key, item in value["attrs"].items():
-            if not (isinstance(key, str) and key.isidentifier()) or key.startswith("__") \
-                    or key in params:
-                self.fail(here, f"invalid attribute name {key!r}.")
+        problem = parameter_problem(entry, cls, params)
+        if problem:
+            self.fail(here, f"{problem.rstrip('.')}; refusing the file.")
+        attrs = value["attrs"]
+        if not isinstance(attrs, dict):
+            self.fail(here, f"attributes must be a JSON object, got {attrs!r:.60}.")
+        for key, item in attrs.items():
+            problem = "it is a constructor parameter" if key in params else \
+                attribute_problem(entry, cls, key)
+            if problem:
+                self.fail(here, f"invalid attribute name {key!r}: {problem}; skreid restores "
+                          "only declared fitted attributes, refusing the file.")
             # straight into the instance dict: no property or __setattr__ of the class runs
             obj.__dict__[key] = self.decode(item, f"{here}.{key}")
         for key in entry.transient:

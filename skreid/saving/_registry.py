@@ -9,12 +9,24 @@ of the file (set to None on load and rebuilt lazily, like ``TripletEmbedder._emb
 for a class without ``get_params`` the names of its constructor parameters. What to save is the same
 for every class (its ``get_params(deep=False)`` and every other instance attribute, see
 :mod:`skreid.saving._codec`); how to rebuild is ``cls(**params)`` and the attributes set back.
+
+What a file may set is declared, and checked the same way by ``save`` and ``load``
+(:func:`attribute_problem`, :func:`parameter_problem`):
+
+* attributes: fitted ones (``name_``, scikit-learn's convention) plus the state a class
+  declares (``Entry.state``, and ``_saved_state_attrs`` on the class and its bases, e.g. the
+  gallery's per-identity order), never a name the class itself defines (a method, a property):
+  a file cannot make ``transform`` the number 1;
+* parameters: the constructor's, with values its ``_parameter_constraints`` accept, and the
+  values ``Entry.fixed`` pins: a Pipeline's ``memory`` is None, or its ``fit`` would write
+  joblib caches to a folder the file chose.
 """
 
 import importlib
 from typing import NamedTuple
 
-__all__ = ["Entry", "UnsupportedEstimatorError", "entry_for_object", "entry_for_name"]
+__all__ = ["Entry", "UnsupportedEstimatorError", "entry_for_object", "entry_for_name",
+           "attribute_problem", "parameter_problem"]
 
 
 class UnsupportedEstimatorError(TypeError):
@@ -28,6 +40,10 @@ class Entry(NamedTuple):
     transient: tuple = ()  # instance attributes left out of the file, None on load (caches)
     #: constructor parameters of a class that is not an estimator (no ``get_params``)
     param_names: tuple | None = None
+    #: instance attributes restored besides the fitted ``name_`` ones (private state)
+    state: tuple = ()
+    #: parameters a file must hold with exactly this value (name -> value)
+    fixed: tuple = ()
 
 
 def _entries():
@@ -56,15 +72,24 @@ def _entries():
         ("sklearn.linear_model.LogisticRegression", "sklearn.linear_model",
          "LogisticRegression"),
     ]
+    # private state of the scikit-learn classes (their fitted attributes end in "_")
+    state = {"sklearn.decomposition.PCA": ("_fit_svd_solver",),
+             "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": (
+                 "_max_components", "_n_features_out")}
     out = {}
     for name, module, attr in skreid + sklearn:
-        out[name] = Entry(name, module, attr)
+        out[name] = Entry(name, module, attr, state=state.get(name, ()))
+    # a Pipeline's memory is a folder its fit writes joblib pickles to: never from a file
+    out["sklearn.pipeline.Pipeline"] = out["sklearn.pipeline.Pipeline"]._replace(
+        fixed=(("memory", None),))
     # the gallery index inside every re-ID estimator; its faiss index (a SWIG object) is a
     # cache the index rebuilds from the embeddings on the first search
     out["skreid.search.GalleryIndex"] = Entry(
         "skreid.search.GalleryIndex", "skreid.search", "GalleryIndex",
         transient=("_faiss", "_faiss_info"),
         param_names=("metric", "backend", "faiss_params", "model_fingerprint"),
+        state=("meta", "n_features", "embeddings", "_sq_norms", "keys", "_ids", "_has_id",
+               "cameras"),
     )
     return out
 
@@ -76,9 +101,54 @@ def _resolve(entry):
     return getattr(importlib.import_module(entry.module), entry.attr)
 
 
-def _transient(entry, cls):
-    # Keras estimators declare their caches (e.g. the inference sub-model) on the class
-    return tuple(entry.transient) + tuple(getattr(cls, "_keras_transient_attrs", ()))
+def _complete(entry, cls):
+    # Keras estimators declare their caches (e.g. the inference sub-model) on the class, and
+    # each class (mixins included) the private state it keeps beside its fitted attributes
+    declared = tuple(name for klass in cls.__mro__
+                     for name in vars(klass).get("_saved_state_attrs", ()))
+    return entry._replace(
+        transient=tuple(entry.transient) + tuple(getattr(cls, "_keras_transient_attrs", ())),
+        state=tuple(entry.state) + declared,
+    )
+
+
+def attribute_problem(entry, cls, name):
+    """Why instance attribute ``name`` may not be stored in or restored from a file (a
+    sentence), or None when it is a declared one."""
+    if not (isinstance(name, str) and name.isidentifier()) or name.startswith("__"):
+        return "it is not a valid attribute name"
+    if hasattr(cls, name):
+        kind = "method" if callable(getattr(cls, name, None)) else "class attribute"
+        return f"it would shadow the {kind} {cls.__name__}.{name}"
+    if name in entry.transient:
+        return "it is a cache that skreid files never hold"
+    if name in entry.state or (name.endswith("_") and not name.startswith("_")):
+        return None
+    return (f"it is neither a fitted attribute (ending in '_') nor state {cls.__name__} "
+            f"declares ({', '.join(entry.state) or 'none'})")
+
+
+def parameter_problem(entry, cls, params):
+    """Why constructor parameters ``params`` (a dict) may not be stored in or restored from a
+    file (a sentence naming the parameter), or None. Values are checked against the class's
+    ``_parameter_constraints`` (what its ``fit`` accepts) and the entry's fixed values."""
+    for name, value in entry.fixed:
+        if name in params and params[name] is not value and params[name] != value:
+            return (f"{name}={params[name]!r:.80} is not allowed: a {cls.__name__} in a skreid "
+                    f"file has {name}={value!r} (a {name} folder would make its fit write "
+                    f"joblib pickle caches there); set_params({name}={value!r}) before saving")
+    constraints = getattr(cls, "_parameter_constraints", None)
+    if isinstance(constraints, dict):
+        from sklearn.utils._param_validation import (
+            InvalidParameterError,
+            validate_parameter_constraints,
+        )
+
+        try:
+            validate_parameter_constraints(constraints, dict(params), caller_name=cls.__name__)
+        except InvalidParameterError as exc:
+            return str(exc)
+    return None
 
 
 def entry_for_object(obj):
@@ -87,7 +157,7 @@ def entry_for_object(obj):
     cls = type(obj)
     for entry in _ENTRIES.values():
         if entry.attr == cls.__name__ and _resolve(entry) is cls:
-            return entry._replace(transient=_transient(entry, cls))
+            return _complete(entry, cls)
     return None
 
 
@@ -97,7 +167,7 @@ def entry_for_name(name):
     if entry is None:
         return None
     cls = _resolve(entry)
-    return entry._replace(transient=_transient(entry, cls)), cls
+    return _complete(entry, cls), cls
 
 
 def supported_names():

@@ -1,35 +1,42 @@
-"""Search a gallery: :class:`GalleryIndex` (exact blocked search or faiss) and the one
-query x gallery distance computation every part of skreid uses; k-reciprocal re-ranking
-(:func:`rerank_k_reciprocal`, in bounded memory) and alpha-QE (:func:`average_query_expansion`).
+"""Search a gallery: :class:`GalleryIndex`, exact blocked search or faiss.
 
 Pure NumPy at its core (faiss is imported only by ``backend="faiss"``); it imports no
-estimator, so the re-ID estimators and the metrics can build on it.
+estimator, so the re-ID estimators build on it. Its distances come from the engine of
+:mod:`skreid.metrics.pairwise`; the engine's names that skreid.search offered before
+(:class:`~skreid.metrics.pairwise.BlockedDistances`,
+:func:`~skreid.metrics.pairwise.rerank_k_reciprocal`,
+:func:`~skreid.metrics.pairwise.average_query_expansion`, ...) are still importable from here.
 """
 
-from skreid.search._distances import (
-    SEARCH_METRICS,
+from skreid.metrics.pairwise import (
     BlockedDistances,
-    check_search_metric,
+    average_query_expansion,
+    check_query_expansion,
+    check_rerank,
     l2_normalize,
+    rerank_k_reciprocal,
 )
 from skreid.search._exact import exact_search
 from skreid.search._faiss import FAISS_DEFAULTS
 from skreid.search._index import GalleryIndex, IncompatibleIndexError, SearchResult
-from skreid.search._query_expansion import average_query_expansion
-from skreid.search._rerank import check_rerank, jaccard_k_reciprocal, rerank_k_reciprocal
+from skreid.search._metrics import SEARCH_METRICS, check_search_metric
+from skreid.search._sources import IndexChanges, file_signature
 
 __all__ = [
     "GalleryIndex",
     "SearchResult",
     "IncompatibleIndexError",
-    "BlockedDistances",
+    "IndexChanges",
+    "file_signature",
     "exact_search",
-    "l2_normalize",
     "check_search_metric",
     "SEARCH_METRICS",
     "FAISS_DEFAULTS",
+    # the engine, re-exported from skreid.metrics.pairwise (its home)
+    "BlockedDistances",
+    "l2_normalize",
     "average_query_expansion",
+    "check_query_expansion",
     "rerank_k_reciprocal",
-    "jaccard_k_reciprocal",
     "check_rerank",
 ]

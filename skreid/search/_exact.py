@@ -9,11 +9,11 @@ gallery item, as a stable sort of the whole row would give.
 
 import numpy as np
 
-from skreid.search._distances import BLOCK_ELEMENTS
+from skreid.metrics.pairwise import BLOCK_ELEMENTS
 
 __all__ = ["exact_search", "topk_rows"]
 
-# Gallery columns per block for a large gallery: 65,536 columns x 256 query rows = 16M floats.
+# Gallery columns per block for a large gallery: 65,536 columns x 128 query rows = 8M floats.
 _COLUMNS = 2**16
 
 

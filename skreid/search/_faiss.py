@@ -46,6 +46,8 @@ def import_faiss():
 
 def check_faiss_params(params):
     """Defaults updated with ``params``; unknown names are refused."""
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"faiss_params must be a dict or None, got {params!r:.80}.")
     params = dict(params or {})
     unknown = sorted(set(params) - set(FAISS_DEFAULTS))
     if unknown:
@@ -154,4 +156,22 @@ def serialize(index):
 
 
 def deserialize(data):
-    return import_faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8).copy())
+    """The faiss index serialised in ``data``.
+
+    faiss sizes each vector it reads from the length the bytes claim, before reading it: a
+    crafted member claiming a vector of gigabytes would make it allocate (and zero) them. No
+    vector of a real index is longer than the whole member, so the faiss versions that have a
+    limit (1.11+) get that one while reading; faiss then refuses a longer claim with a
+    RuntimeError.
+    """
+    faiss = import_faiss()
+    buffer = np.frombuffer(data, dtype=np.uint8).copy()
+    setter = getattr(faiss, "set_deserialization_vector_byte_limit", None)
+    if setter is None:
+        return faiss.deserialize_index(buffer)
+    previous = faiss.get_deserialization_vector_byte_limit()
+    setter(min(previous, max(len(data), 1)))
+    try:
+        return faiss.deserialize_index(buffer)
+    finally:
+        setter(previous)

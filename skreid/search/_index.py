@@ -1,21 +1,33 @@
 """GalleryIndex: a searchable, growable, saveable gallery of embeddings."""
 
-import numbers
-import os
 from typing import NamedTuple
 
 import numpy as np
 
+from skreid.metrics.pairwise import (
+    BlockedDistances,
+    check_rerank,
+    l2_normalize,
+    rerank_k_reciprocal,
+)
 from skreid.search import _faiss
-from skreid.search._distances import BlockedDistances, check_search_metric, l2_normalize
+from skreid.search._entries import EntriesMixin, EntryState
 from skreid.search._exact import exact_search, topk_rows
-from skreid.search._rerank import check_rerank, rerank_k_reciprocal
-from skreid.utils import read_archive, write_archive
+from skreid.search._index_io import load_index, save_index
+from skreid.search._items import (
+    append_columns,
+    check_k,
+    exclusion,
+    new_columns,
+    positions_of,
+    updated_columns,
+)
+from skreid.search._metrics import check_search_metric
+from skreid.search._sources import compare_files
+from skreid.utils import DEFAULT_LOCK_TIMEOUT, check_finite
 
 __all__ = ["GalleryIndex", "SearchResult", "IncompatibleIndexError"]
 
-ARCHIVE_KIND = "gallery-index"
-FORMAT_VERSION = 1
 BACKENDS = ("exact", "faiss")
 
 
@@ -34,36 +46,7 @@ class SearchResult(NamedTuple):
     keys: np.ndarray | None
 
 
-def _check_k(k, n):
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}.")
-    if n == 0:
-        raise ValueError("the gallery is empty: add items to the index before searching it.")
-    if k > n:
-        raise ValueError(f"k={k} is larger than the gallery ({n} items); ask for at most {n}.")
-    return int(k)
-
-
-def _labels(values, name, n, fill):
-    """``(values, known)``: a NumPy label array (None entries -> ``fill``) and its known mask."""
-    values = list(values) if not isinstance(values, np.ndarray) else values
-    if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} entries but there are {n} embeddings.")
-    if isinstance(values, np.ndarray) and values.dtype != object:
-        if values.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {values.shape}.")
-        return values, np.ones(n, dtype=bool)
-    known = np.array([v is not None for v in values], dtype=bool)
-    kept = [v for v in values if v is not None]
-    arr = np.asarray(kept) if kept else np.asarray([], dtype=type(fill))
-    if arr.dtype == object or arr.ndim != 1:
-        raise ValueError(f"{name} must hold ints or strings (None for unknown), got {kept[:3]!r}.")
-    out = np.full(n, fill, dtype=arr.dtype if kept else np.asarray(fill).dtype)
-    out[known] = arr
-    return out, known
-
-
-class GalleryIndex:
+class GalleryIndex(EntriesMixin):
     """A gallery of embeddings with identities, cameras and keys, searched exactly or by faiss.
 
     Parameters
@@ -85,6 +68,10 @@ class GalleryIndex:
         Identifies the model that made the embeddings (e.g. the SHA-256 of its file); saved
         with the index so that :meth:`load` and :meth:`check_compatible` can refuse queries
         embedded by another model.
+    camera_normalization : {None, "center", "whiten"}, default=None
+    tracklet_pooling : {"mean", "max"}, default="mean"
+        Per-camera normalised search (statistics saved with the index) and how
+        ``add(..., tracklets=)`` pools a tracklet's crops: :mod:`skreid.search._entries`.
 
     Attributes
     ----------
@@ -97,6 +84,9 @@ class GalleryIndex:
         Camera of each item (-1: unknown); None when no item has one.
     keys : ndarray of str or None
         One unique key per item (e.g. its image path), or None for an index without keys.
+    signatures : ndarray of str or None
+        What each item's file was when it was embedded (size, modification time, SHA-256;
+        ``""`` where unknown), or None; see :meth:`compare_files`.
     meta : dict
         Free JSON data saved with the index (the CLI records the model path and image size).
 
@@ -113,7 +103,7 @@ class GalleryIndex:
     """
 
     def __init__(self, metric="euclidean", *, backend="exact", faiss_params=None,
-                 model_fingerprint=None):
+                 model_fingerprint=None, camera_normalization=None, tracklet_pooling="mean"):
         self.metric = check_search_metric(metric)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
@@ -128,10 +118,11 @@ class GalleryIndex:
         self.n_features = None
         self.embeddings = np.empty((0, 0), dtype=np.float32)
         self._sq_norms = np.empty(0, dtype=np.float32)
-        self.keys = None
+        self.keys = self.signatures = None
         self._ids = self._has_id = None
         self.cameras = None
         self._faiss = self._faiss_info = None
+        self._entries = EntryState(camera_normalization, tracklet_pooling)  # see _entries.py
 
     @classmethod
     def _from_embeddings(cls, embeddings, metric):
@@ -167,8 +158,7 @@ class GalleryIndex:
             raise ValueError(f"{name} must be a 2-D array of numbers, got shape {X.shape} "
                              f"and dtype {X.dtype}.")
         X = X.astype(np.float32, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
+        check_finite(X, name)
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise IncompatibleIndexError(
                 f"{name} have {X.shape[1]} features but the index holds {self.n_features}-d "
@@ -176,7 +166,8 @@ class GalleryIndex:
             )
         return X
 
-    def add(self, embeddings, *, ids=None, cameras=None, keys=None):
+    def add(self, embeddings, *, ids=None, cameras=None, keys=None, signatures=None,
+            tracklets=None):
         """Append items; returns ``self``.
 
         Parameters
@@ -189,62 +180,60 @@ class GalleryIndex:
         keys : sequence of str, optional
             Unique keys (image paths, say). An index that has keys needs them on every add;
             a key already in the index (or twice in ``keys``) is refused, and nothing is added.
+        signatures : sequence of str, optional
+            What each key's source was when embedded (:func:`file_signature` of an image
+            file), so that :meth:`compare_files` can tell a changed file; needs keys.
+        tracklets : array-like of shape (n,), optional
+            Tracklet id of each crop: one entry per tracklet, keyed ``str(tracklet)``.
         """
         X = self._check_embeddings(embeddings, "embeddings")
+        if self._entries.check_mode(len(self), tracklets, keys):  # crops of tracklets
+            return self._add_tracklets(X, ids, cameras, tracklets)
         n, n_old = len(X), len(self)
-        if keys is not None:
-            keys = np.asarray([str(k) for k in keys], dtype=str)
-            if len(keys) != n:
-                raise ValueError(f"keys has {len(keys)} entries but there are {n} embeddings.")
-            if self.keys is None and n_old:
-                raise ValueError("this index has no keys; add without keys= (or build a new "
-                                 "index with keys from the start).")
-            old = self.keys if self.keys is not None else np.empty(0, dtype=str)
-            uniq, counts = np.unique(np.concatenate([old, keys]), return_counts=True)
-            if (counts > 1).any():
-                dup = uniq[counts > 1]
-                raise ValueError(f"duplicate key(s) {dup[:3].tolist()}"
-                                 f"{' and more' if len(dup) > 3 else ''}: every key must be "
-                                 "unique (already in the index or given twice); nothing added.")
-        elif self.keys is not None:
-            raise ValueError("this index has keys: add(..., keys=...) needs one per embedding.")
-        new_ids = None if ids is None else _labels(ids, "ids", n, 0)
-        new_cams = None
-        if cameras is not None:
-            cams, known = _labels(cameras, "cameras", n, -1)
-            if cams.dtype.kind not in "iu":
-                raise ValueError(f"cameras must be integers, got {cams[:3].tolist()!r}.")
-            new_cams = np.where(known, cams, -1).astype(np.int64)
-        if new_ids is not None and self._ids is not None:
-            if (new_ids[0].dtype.kind in "US") != (self._ids.dtype.kind in "US"):
-                raise ValueError("ids must all be ints or all strings, like the index's ids.")
-
+        cols = new_columns(self, n, ids=ids, cameras=cameras, keys=keys, signatures=signatures)
         # nothing above modified the index: a refused add leaves it as it was
         if self.n_features is None:
             self.n_features = X.shape[1]
             self.embeddings = np.empty((0, X.shape[1]), dtype=np.float32)
         if self.metric == "cosine":
             X = l2_normalize(X)
+        merged = append_columns(self, cols, n, n_old)
         self.embeddings = np.concatenate([self.embeddings, X]) if n_old else X
         sq = np.einsum("ij,ij->i", X, X)
         self._sq_norms = np.concatenate([self._sq_norms, sq]) if n_old else sq
-        if keys is not None:
-            self.keys = np.concatenate([self.keys, keys]) if self.keys is not None else keys
-        if new_ids is not None or self._ids is not None:
-            vals, known = new_ids if new_ids is not None else (
-                np.zeros(n, self._ids.dtype), np.zeros(n, bool))
-            if self._ids is None:
-                self._ids = np.zeros(n_old, dtype=vals.dtype)
-                self._has_id = np.zeros(n_old, dtype=bool)
-            self._ids = np.concatenate([self._ids, vals])
-            self._has_id = np.concatenate([self._has_id, known])
-        if new_cams is not None or self.cameras is not None:
-            if new_cams is None:
-                new_cams = np.full(n, -1, dtype=np.int64)
-            old = self.cameras if self.cameras is not None else np.full(n_old, -1, np.int64)
-            self.cameras = np.concatenate([old, new_cams])
+        self.keys, self.cameras, self.signatures = (merged["keys"], merged["cameras"],
+                                                    merged["signatures"])
+        self._ids, self._has_id = merged["ids"], merged["has_id"]
         if self._faiss is not None:
             self._faiss.add(X)
+        self._entries.changed(self)
+        return self
+
+    def update(self, keys, embeddings=None, *, ids=None, cameras=None, signatures=None):
+        """Replace the embeddings (and labels, signatures) of the items with these keys.
+
+        The items keep their positions; whatever is not given keeps its value. Unknown keys
+        are refused (nothing changed). Returns ``self``.
+        """
+        pos = positions_of(self, keys, "updated", unique=True)
+        X = None if embeddings is None else self._check_embeddings(embeddings, "embeddings")
+        self._entries.check_update(X, cameras)
+        if X is not None and len(X) != len(pos):
+            raise ValueError(f"{len(X)} embeddings for {len(pos)} keys.")
+        cols = new_columns(self, len(pos), ids=ids, cameras=cameras, signatures=signatures,
+                           existing=pos)
+        columns = updated_columns(self, cols, pos)  # validated: from here on, assign
+        if X is not None:
+            if self.metric == "cosine":
+                X = l2_normalize(X)
+            self.embeddings = self.embeddings.copy()
+            self.embeddings[pos] = X
+            self._sq_norms = self._sq_norms.copy()
+            self._sq_norms[pos] = np.einsum("ij,ij->i", X, X)
+            self._faiss = self._faiss_info = None  # rebuilt when needed
+        for name, value in columns.items():
+            setattr(self, f"_{name}" if name in ("ids", "has_id") else name, value)
+        self._entries.changed(self)
         return self
 
     def remove(self, keys):
@@ -252,13 +241,8 @@ class GalleryIndex:
 
         Unknown keys are refused (nothing removed). Positions of later items shift down.
         """
-        if self.keys is None:
-            raise ValueError("this index has no keys, so items cannot be removed by key.")
-        keys = np.asarray([str(k) for k in keys], dtype=str)
-        hit = np.isin(self.keys, keys)
-        missing = keys[~np.isin(keys, self.keys)]
-        if len(missing):
-            raise KeyError(f"key(s) not in the index: {missing[:3].tolist()}; nothing removed.")
+        hit = np.zeros(len(self), dtype=bool)
+        hit[positions_of(self, keys, "removed")] = True
         keep = ~hit
         self.embeddings, self._sq_norms = self.embeddings[keep], self._sq_norms[keep]
         self.keys = self.keys[keep]
@@ -266,8 +250,18 @@ class GalleryIndex:
             self._ids, self._has_id = self._ids[keep], self._has_id[keep]
         if self.cameras is not None:
             self.cameras = self.cameras[keep]
+        if self.signatures is not None:
+            self.signatures = self.signatures[keep]
+        self._entries.keep(keep, self)
         self._faiss = self._faiss_info = None  # faiss's HNSW cannot delete: rebuild when needed
         return int(hit.sum())
+
+    def compare_files(self, paths, *, folders=(), verify=False):
+        """What re-indexing the image files ``paths`` (keys) would change: an
+        :class:`IndexChanges` of the paths added, updated (changed since embedded) and
+        unchanged, and of the keys under ``folders`` whose file is missing
+        (:func:`compare_files`)."""
+        return compare_files(self, paths, folders=folders, verify=verify)
 
     def check_compatible(self, n_features=None, model_fingerprint=None):
         """Raise :class:`IncompatibleIndexError` if the index was built with another model."""
@@ -284,22 +278,23 @@ class GalleryIndex:
             )
 
     # -------------------------------------------------------------------- search
-    def distances(self, queries):
+    def distances(self, queries, *, query_cameras=None):
         """A :class:`~skreid.search.BlockedDistances` of ``queries`` against the gallery."""
         Q = self._check_embeddings(queries, "queries")
         if self.n_features is None:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
-        return BlockedDistances(Q, self.embeddings, self.metric, gallery_sq_norms=self._sq_norms,
+        Q, E, sq_norms = self._entries.searched(self, Q, query_cameras)
+        return BlockedDistances(Q, E, self.metric, gallery_sq_norms=sq_norms,
                                 gallery_normalized=True)
 
-    def distance_blocks(self, queries, *, rerank=None):
+    def distance_blocks(self, queries, *, rerank=None, query_cameras=None):
         """Yield ``(rows, distances)``: blocks of the full query x gallery distance matrix.
 
         ``rerank`` (None, True or a dict of k1, k2, lambda_value): the k-reciprocal re-ranked
         distances instead, computed for all queries at once (see :meth:`search`).
         """
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
+        blocked = self.distances(queries, query_cameras=query_cameras)
         if params is None:
             yield from blocked.row_blocks()
             return
@@ -310,7 +305,7 @@ class GalleryIndex:
             yield rows, reranked[rows]
 
     def _reranked(self, blocked, params):
-        return rerank_k_reciprocal(blocked.queries, self.embeddings, metric=self.metric,
+        return rerank_k_reciprocal(blocked.queries, blocked.gallery, metric=self.metric,
                                    **params).astype(blocked.queries.dtype, copy=False)
 
     def search(self, queries, k=10, *, exclude_same_camera=False, query_cameras=None,
@@ -343,10 +338,11 @@ class GalleryIndex:
             distance go to the earlier gallery item. Where exclusion leaves fewer than ``k``
             items the row ends with ``inf`` / -1 / ``""``.
         """
-        k = _check_k(k, len(self))
+        k = check_k(k, len(self))
         params = check_rerank(rerank)
-        blocked = self.distances(queries)
-        groups = self._exclusion(blocked.n_queries, exclude_same_camera, query_cameras, query_ids)
+        blocked = self.distances(queries, query_cameras=query_cameras)
+        groups = exclusion(self, blocked.n_queries, exclude_same_camera, query_cameras,
+                           query_ids)
         if params is not None:
             dist = self._reranked(blocked, params)
             mask = groups and groups["mask"](slice(None), slice(None))
@@ -365,47 +361,6 @@ class GalleryIndex:
             keys = np.where(pos >= 0, self.keys[np.maximum(pos, 0)], "")
         return SearchResult(dist, pos, keys)
 
-    def _exclusion(self, n_queries, exclude_same_camera, query_cameras, query_ids):
-        if not exclude_same_camera:
-            return None
-        if query_cameras is None:
-            raise ValueError("exclude_same_camera=True needs query_cameras.")
-        qcam = np.asarray([-1 if c is None else c for c in query_cameras], dtype=np.int64)
-        if qcam.shape != (n_queries,):
-            raise ValueError(f"query_cameras has {len(qcam)} entries for {n_queries} queries.")
-        gcam = self.cameras if self.cameras is not None else np.full(len(self), -1, np.int64)
-        qid = None
-        if query_ids is not None:
-            fill = "" if self._ids is not None and self._ids.dtype.kind == "U" else 0
-            qid, qknown = _labels(query_ids, "query_ids", n_queries, fill)
-            if self._ids is None:
-                qknown = np.zeros(n_queries, bool)  # no gallery ids: nothing shares an identity
-
-        def mask(rows, cols):
-            m = (qcam[rows, None] == gcam[None, cols]) & (gcam[None, cols] >= 0)
-            if qid is not None:
-                if self._ids is None:
-                    return None
-                m &= (qid[rows, None] == self._ids[None, cols]) & self._has_id[None, cols]
-                m &= qknown[rows, None]
-            return m
-
-        if self.backend != "faiss":
-            return {"mask": mask, "groups": None}
-        # faiss filters inside its search: one call per group of queries that exclude the same
-        # items (same camera, or same camera and identity)
-        code = qcam[:, None]
-        if qid is not None:
-            id_code = np.where(qknown, np.unique(qid, return_inverse=True)[1], -1)
-            code = np.stack([qcam, id_code], axis=1)
-        groups = []
-        for value in np.unique(code, axis=0):
-            rows = np.flatnonzero((code == value).all(axis=1))
-            m = mask(rows[:1], slice(None))
-            excluded = np.flatnonzero(m[0]) if m is not None else np.empty(0, np.int64)
-            groups.append((rows, excluded))
-        return {"mask": mask, "groups": groups}
-
     def build(self):
         """Build the faiss index now (else it is built on the first search); returns self."""
         if self.backend != "faiss":
@@ -413,34 +368,22 @@ class GalleryIndex:
         if len(self) == 0:
             raise ValueError("the gallery is empty: add items to the index before searching it.")
         if self._faiss is None:
-            self._faiss, self._faiss_info = _faiss.build_faiss(self.embeddings, self.metric,
-                                                               self.faiss_params)
+            self._faiss, self._faiss_info = _faiss.build_faiss(  # camera-normalised if asked
+                self._entries.searched(self)[1], self.metric, self.faiss_params)
         return self
 
     # ----------------------------------------------------------------- save/load
-    def save(self, path):
+    def save(self, path, *, overwrite=False, lock_timeout=DEFAULT_LOCK_TIMEOUT):
         """Write the index to ``path`` (a skreid archive: JSON + ``.npy``, no pickle), atomically.
 
         With the faiss backend the faiss index is stored too (faiss's own serialisation), so
-        loading does not rebuild it.
+        loading does not rebuild it. An existing file is replaced only if it is a gallery
+        index (else :class:`FileExistsError`, unless ``overwrite=True``); writers of one path
+        take turns (at most ``lock_timeout`` seconds of waiting, then
+        :class:`~skreid.utils.FileLockedError`), and readers see the old file or the new one.
+        Returns ``self``.
         """
-        arrays = {"embeddings": self.embeddings}
-        if self.keys is not None:
-            arrays["keys"] = self.keys
-        if self._ids is not None:
-            arrays["ids"], arrays["has_id"] = self._ids, self._has_id
-        if self.cameras is not None:
-            arrays["cameras"] = self.cameras
-        files = {}
-        if self.backend == "faiss" and len(self):
-            self.build()
-            files["faiss.index"] = _faiss.serialize(self._faiss)
-        meta = {"metric": self.metric, "backend": self.backend,
-                "faiss_params": self.faiss_params, "faiss_info": self._faiss_info,
-                "model_fingerprint": self.model_fingerprint, "n_features": self.n_features,
-                "n_items": len(self), "user": self.meta}
-        write_archive(path, kind=ARCHIVE_KIND, format_version=FORMAT_VERSION, meta=meta,
-                      arrays=arrays, files=files)
+        save_index(self, path, overwrite=overwrite, lock_timeout=lock_timeout)
         return self
 
     @classmethod
@@ -450,39 +393,18 @@ class GalleryIndex:
         ``n_features`` / ``model_fingerprint``, when given, must match what the index recorded
         (else :class:`IncompatibleIndexError`): pass the current model's so that an index built
         with another model is refused before any search.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``path`` does not exist.
+        skreid.utils.UnsafeArchiveError
+            (a ValueError) the file is not a gallery index skreid can load safely: damaged,
+            truncated, crafted, or written by a newer skreid; the message names what is wrong.
+        IncompatibleIndexError
+            The index was built with another model.
         """
-        arc = read_archive(path, kind=ARCHIVE_KIND, max_format_version=FORMAT_VERSION)
-        meta, arrays = arc.meta, arc.arrays
-        where = os.fspath(path)
-        try:
-            index = cls(meta["metric"], backend=meta["backend"],
-                        faiss_params=meta["faiss_params"],
-                        model_fingerprint=meta["model_fingerprint"])
-            emb = arrays["embeddings"]
-            n = emb.shape[0]
-            if emb.ndim != 2 or emb.dtype != np.float32 or n != meta["n_items"]:
-                raise ValueError("embeddings do not match the manifest")
-            for name in ("keys", "ids", "has_id", "cameras"):
-                if name in arrays and arrays[name].shape != (n,):
-                    raise ValueError(f"{name} has the wrong length")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: not a valid gallery index ({exc}).") from None
-        index.meta = meta.get("user") or {}
-        if n:
-            index.n_features = int(meta["n_features"])
-            index.embeddings = emb
-            index._sq_norms = np.einsum("ij,ij->i", emb, emb)
-        index.keys = arrays.get("keys")
-        index._ids, index._has_id = arrays.get("ids"), arrays.get("has_id")
-        index.cameras = arrays.get("cameras")
-        if "faiss.index" in arc.files:
-            index._faiss = _faiss.deserialize(arc.files["faiss.index"])
-            index._faiss_info = meta["faiss_info"]
-            if index._faiss.ntotal != n:
-                raise ValueError(f"{where}: the faiss index holds {index._faiss.ntotal} vectors "
-                                 f"for {n} items; the file is damaged.")
-        index.check_compatible(n_features, model_fingerprint)
-        return index
+        return load_index(cls, path, n_features=n_features, model_fingerprint=model_fingerprint)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -491,6 +413,7 @@ class GalleryIndex:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_entries", EntryState())  # pickled before tracklets existed
         if isinstance(state.get("_faiss"), bytes):
             state["_faiss"] = _faiss.deserialize(state["_faiss"])
         self.__dict__.update(state)

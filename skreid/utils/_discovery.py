@@ -27,7 +27,8 @@ def all_estimators(type_filter=None):
     --------
     >>> from skreid.utils import all_estimators
     >>> [name for name, _ in all_estimators("classifier")]
-    ['FineTunedPetNet', 'MultiTaskPetNet', 'PCAReID', 'TripletEmbedder']
+    ['FineTunedPetNet', 'MultiTaskPetNet', 'OnnxEmbedder', 'OnnxPetNet', 'PCAReID',
+     'TripletEmbedder']
     """
     import sklearn.base
 

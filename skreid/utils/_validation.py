@@ -2,15 +2,40 @@
 reaches Keras, where an empty or zero-width array can abort the whole process).
 
 What scikit-learn's ``_parameter_constraints`` cannot express lives here: the weights file
-(it must exist), image shapes and sizes, and the one positive-integer check of the functions
-that are not estimators.
+(it must exist), image shapes and sizes, the one feature-matrix check (:func:`check_features`)
+and the one positive-integer check of the functions that are not estimators.
 """
 
+import contextlib
+import contextvars
 import numbers
 import os
-import warnings
 
 import numpy as np
+
+_NESTED = contextvars.ContextVar("skreid_skip_nested_validation", default=False)
+
+
+@contextlib.contextmanager
+def skip_nested_validation():
+    """Within the block, skreid's checks trust the values they are handed.
+
+    A public function that has validated its arguments calls the next layer inside this
+    block, so that each value is validated once per call (scikit-learn's
+    ``skip_parameter_validation`` does the same). Affects :func:`check_features` (arrays
+    already checked pass through) and the ``rerank=``/``query_expansion=`` options of
+    :mod:`skreid.metrics.pairwise` (resolved, not re-checked).
+    """
+    token = _NESTED.set(True)
+    try:
+        yield
+    finally:
+        _NESTED.reset(token)
+
+
+def nested_validation_skipped():
+    """True inside :func:`skip_nested_validation`."""
+    return _NESTED.get()
 
 
 def check_positive_int(value, name, minimum=1):
@@ -18,6 +43,91 @@ def check_positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_finite(X, name, what="values"):
+    """Raise a ValueError naming ``name`` when float array ``X`` holds NaN or infinite
+    entries, saying which (NaN embeddings are a broken model, not an overflow), how many
+    rows and the first one."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "fc" or np.isfinite(X).all():
+        return
+    rows = X.reshape(len(X), -1) if X.ndim > 1 else X.reshape(-1, 1)
+    for label, test in (("NaN", np.isnan), ("infinite", np.isinf)):
+        bad = np.flatnonzero(test(rows).any(axis=1))
+        if bad.size:
+            hint = ("check the model or data that produced them" if label == "NaN"
+                    else "rescale them")
+            raise ValueError(
+                f"{name} contains {label} {what} (in {bad.size} row(s), first at row "
+                f"{int(bad[0])}); {hint}."
+            )
+
+
+def check_positive_number(value, name, *, unit="", allow_none=False):
+    """Return ``value`` as a float > 0 (finite), or raise a ValueError naming ``name``.
+
+    For the numeric keyword arguments of functions (a ``timeout`` in seconds, a tolerance):
+    ``timeout=-1`` or ``timeout="10"`` are refused here by name instead of deep inside the
+    library that receives them ("could not convert string to float").
+    """
+    if value is None and allow_none:
+        return None
+    what = f"a positive number{' of ' + unit if unit else ''}{' or None' if allow_none else ''}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not (np.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    return float(value)
+
+
+#: Luma weights of R, G, B for grayscale conversion: ITU-R BT.601 (OpenCV, Pillow, and skreid's
+#: default everywhere: ``Grayscale``, ``PCAReID(grayscale=True)``, the Keras networks, LOMO)
+#: and BT.709 (scikit-image).
+LUMA_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2125, 0.7154, 0.0721)}
+
+
+def check_features(X, name="X", *, dtype=None):
+    """Return ``X`` as a 2-D float array of finite feature vectors, or raise a ValueError.
+
+    The one feature check of skreid: the distance engine (:mod:`skreid.metrics.pairwise`),
+    the evaluation, re-ranking and query expansion all use it.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Numbers (bools count); not sparse, not empty.
+    name : str, default="X"
+        The argument's name, for the error messages.
+    dtype : numpy dtype, optional
+        Convert to it. Default: float32 stays float32, anything else becomes float64.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Not a copy when nothing had to change.
+    """
+    if (_NESTED.get() and isinstance(X, np.ndarray) and X.ndim == 2
+            and X.dtype == (dtype or (np.float32 if X.dtype == np.float32 else np.float64))):
+        return X  # checked by the caller (skip_nested_validation)
+    if hasattr(X, "toarray"):
+        raise ValueError(f"{name} is a sparse matrix; pass a dense array of features.")
+    try:
+        X = np.asarray(X)
+    except Exception as exc:  # ragged lists
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or (
+            np.issubdtype(X.dtype, np.complexfloating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (n_samples, n_features), got an array of "
+            f"shape {X.shape}."
+        )
+    if dtype is None:
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+    X = X.astype(dtype, copy=False)
+    check_finite(X, name)
+    return X
 
 
 def check_weights(weights, expected="", name="weights"):
@@ -34,6 +144,11 @@ def check_weights(weights, expected="", name="weights"):
         raise ValueError(
             f"{name} must be a path to a .weights.h5 file{what}, 'imagenet' or None, got "
             f"{weights!r}."
+        )
+    if os.path.isdir(weights):
+        raise ValueError(
+            f"{name} is a directory: {os.fspath(weights)!r}. Pass the path of a .weights.h5 "
+            f"file{what}, 'imagenet' or None."
         )
     if not os.path.isfile(weights):
         raise ValueError(
@@ -88,15 +203,8 @@ def check_image_size(size, name="image_size"):
     return height, width
 
 
-def check_images(
-    X,
-    *,
-    image_shape=None,
-    allow_flat=True,
-    ensure_finite=True,
-    dtype=np.float32,
-    name="X",
-):
+def check_images(X, *, image_shape=None, allow_flat=True, ensure_finite=True, dtype=np.float32,
+                 name="X"):
     """Validate a batch of images and return it as a 4-D ``(n, height, width, channels)`` array.
 
     Parameters
@@ -191,126 +299,18 @@ def check_images(
     return X
 
 
-def check_image_input(X, *, image_shape=None, estimator=None, reset=True):
-    """Images of an estimator's ``fit``/``transform`` as ``(n, h, w, c)`` (uint8 kept).
-
-    Feature vectors (2-D or sparse ``X`` without ``image_shape``) are validated the
-    scikit-learn way (sparse, object, 1-D, 0 features all refused), then read as 1x1 images
-    with one channel per feature. Images follow skreid's pixel-scale rule
-    (:func:`pixel_range`): with ``reset`` the scale is recorded as
-    ``estimator._fit_pixel_range`` (the estimator publishes it once ``fit`` succeeds); later
-    batches are read on ``estimator.pixel_range_`` (integers always as [0, 255]) or warned
-    about. Without ``reset``, images of another shape than ``estimator.input_shape_`` are
-    refused, in scikit-learn's wording for feature vectors.
-    """
-    import scipy.sparse as sp
-    from sklearn.utils.validation import check_array
-
-    owner = type(estimator).__name__
-    X_arr = X if hasattr(X, "ndim") or sp.issparse(X) else np.asarray(X)
-    if image_shape is None and (sp.issparse(X_arr) or X_arr.ndim <= 2):
-        X = check_array(X_arr, dtype=np.float32, accept_sparse=False)
-        X = check_images(X[:, None, None, :], name="X")
-    else:
-        keep_uint8 = getattr(X_arr, "dtype", None) == np.uint8
-        X = check_images(X_arr, image_shape=image_shape, name="X", dtype=None)
-        if reset:
-            estimator._fit_pixel_range = pixel_range(X)
-        else:
-            factor = match_pixel_range(X, getattr(estimator, "pixel_range_", None),
-                                       estimator=estimator)
-            if factor != 1.0:
-                X, keep_uint8 = X.astype(np.float32) * np.float32(factor), False
-        X = X if keep_uint8 else X.astype(np.float32, copy=False)
-    fitted = None if reset else tuple(estimator.input_shape_)
-    if fitted is not None and X.shape[1:] != fitted:
-        if X.shape[1:3] == (1, 1):
-            # flat feature vectors: sklearn's wording, which its common checks look for
-            raise ValueError(f"X has {X.shape[3]} features, but {owner} is expecting "
-                             f"{estimator.n_features_in_} features as input.")
-        raise ValueError(
-            f"X has images of shape {X.shape[1:]}, but {owner} was fitted on images of shape "
-            f"{fitted} (n_features_in_={estimator.n_features_in_}); resize them first."
-        )
-    return X
-# ----------------------------------------------------------------------------- pixel scale
 #: The most bytes one batch of float32 network inputs may take (1 GiB): ``batch_size x height
 #: x width x channels x 4`` at the working ``image_size``. The network's activations take many
 #: times more, so a larger batch would exhaust the memory of a workstation rather than train.
 MAX_BATCH_BYTES = 1 << 30
 
 
-class PixelScaleWarning(UserWarning):
-    """Images whose pixel scale does not match the one the estimator was fitted on."""
-
-
-def pixel_range(X, name="X"):
-    """The pixel scale of an image batch under skreid's rule: 255.0 or 1.0.
-
-    The rule: integer images (uint8, ...) hold pixels in [0, 255]; float images hold them in
-    [0, 1] when no value exceeds 1, else in [0, 255]. Values outside [0, 255] are not pixels
-    (normalised images, say) and raise ValueError naming ``name``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skreid.utils import pixel_range
-    >>> pixel_range(np.ones((1, 2, 2, 3), np.uint8)), pixel_range(np.full((1, 2, 2), 0.5))
-    (255.0, 1.0)
-    """
-    X = np.asarray(X)
-    if X.size == 0:
-        return 255.0
-    low, high = float(X.min()), float(X.max())
-    if low < 0 or high > 255:
-        raise ValueError(
-            f"{name} has pixel values in [{low:.4g}, {high:.4g}], outside [0, 255]: pass images "
-            f"with pixels in [0, 255] (uint8, or floats) or [0, 1] (floats), not normalised "
-            f"values."
-        )
-    if X.dtype == bool or np.issubdtype(X.dtype, np.floating):
-        return 1.0 if high <= 1.0 else 255.0
-    return 255.0  # integer dtype: 0-255 whatever the values (uint8 masks of 0/1 stay 0/1)
-
-
-def match_pixel_range(X, fitted_range, *, estimator, name="X"):
-    """Factor that brings image batch ``X`` to the pixel scale seen in ``fit`` (1, 255 or 1/255).
-
-    Integer ``X`` is always read as [0, 255] (so ``uint8`` works after a fit on [0, 1] floats).
-    Float ``X`` is read on the fitted scale, checked: values above 1 after a fit on [0, 1]
-    floats raise ValueError; floats that all lie in [0, 1] after a fit on [0, 255] pixels give a
-    :class:`PixelScaleWarning` (they are probably ``X / 255``; an all-black batch is not
-    warned about).
-    """
-    X = np.asarray(X)
-    if X.size == 0 or fitted_range is None:
-        return 1.0
-    got = pixel_range(X, name)
-    owner = type(estimator).__name__
-    if X.dtype != bool and not np.issubdtype(X.dtype, np.floating):
-        return float(fitted_range) / 255.0
-    if got == fitted_range:
-        return 1.0
-    if fitted_range == 1.0:
-        raise ValueError(
-            f"{name} has float pixels up to {float(X.max()):.4g}, but {owner} was fitted on "
-            f"float pixels in [0, 1]: pass {name} / 255 (or uint8 images)."
-        )
-    if float(X.max()) > 0:
-        warnings.warn(
-            f"{name} holds float pixels in [0, 1] (max {float(X.max()):.4g}), but {owner} was "
-            f"fitted on pixels in [0, 255]; they are read as [0, 255] (nearly black images). "
-            f"Pass {name} * 255 or uint8 images, or fit on [0, 1] floats.",
-            PixelScaleWarning,
-            stacklevel=3,
-        )
-    return 1.0
-
-
 def check_batch_memory(batch_size, image_size, n_channels, *, name="image_size",
                        limit=MAX_BATCH_BYTES):
-    """Raise ValueError when one float32 batch at ``image_size`` would exceed ``limit`` bytes."""
-    h, w = check_image_size(image_size, name)
+    """Raise ValueError when one float32 batch at ``image_size`` would exceed ``limit`` bytes
+    (a checked size, :func:`check_image_size`'s tuple of positive ints, is not checked again)."""
+    checked = type(image_size) is tuple and [type(v) for v in image_size] == [int, int]
+    h, w = image_size if checked and min(image_size) > 0 else check_image_size(image_size, name)
     need = int(batch_size) * h * w * int(n_channels) * 4
     if need > limit:
         raise ValueError(

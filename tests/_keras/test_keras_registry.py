@@ -22,7 +22,7 @@ def test_estimators_validate_against_the_registry():
     from skreid.reid import TripletEmbedder
 
     triplet = TripletEmbedder._parameter_constraints
-    assert set(BACKBONES) <= triplet["architecture"][0].options
+    assert set(BACKBONES) <= triplet["backbone"][0].options
     assert triplet["loss"][0].options == set(LOSSES)
     assert triplet["optimizer"][0].options == set(OPTIMIZERS)
     assert triplet["lr_schedule"][0].options == set(SCHEDULES)
@@ -95,14 +95,14 @@ def test_mobilenet_v2_in_triplet_embedder_and_finetuned_petnet(tmp_path):
 
     people = make_people(n_identities=4, n_images_per_identity=4, image_shape=(32, 16, 3),
                          random_state=0)
-    est = TripletEmbedder(architecture="mobilenet_v2", weights=None, image_size=(32, 32),
+    est = TripletEmbedder(backbone="mobilenet_v2", weights=None, image_size=(32, 32),
                           n_parts=2, epochs=1, batch_size=8, images_per_identity=2,
                           run_eagerly=True, random_state=0)
     emb = est.fit(people.images, people.person_ids).transform(people.images)
     assert emb.shape == (16, 3 * 1280) and np.isfinite(emb).all()
     assert est.model_.get_layer("mobilenet_v2") is not None
     with pytest.raises(ValueError, match="weights file not found.*MobileNetV2"):
-        TripletEmbedder(architecture="mobilenet_v2", weights=str(tmp_path / "no.h5")).fit(
+        TripletEmbedder(backbone="mobilenet_v2", weights=str(tmp_path / "no.h5")).fit(
             people.images, people.person_ids)
 
     pets = make_pets(n_samples=12, n_classes=2, image_size=32, random_state=0)

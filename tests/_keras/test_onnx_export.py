@@ -33,8 +33,8 @@ def seed_export(tmp_path_factory):
     before the resize when upsampling), an antialiased in-graph resize 32x16 -> 48x24,
     grayscale, flip averaging."""
     people = _people((32, 16, 3))
-    est = TripletEmbedder(architecture="seed", image_size=(48, 24), grayscale=True,
-                          augment=True, flip_test=True, epochs=1, batch_size=8,
+    est = TripletEmbedder(backbone="seed", image_size=(48, 24), grayscale=True,
+                          augment=True, test_time_flip=True, epochs=1, batch_size=8,
                           images_per_identity=2, run_eagerly=True, random_state=0)
     est.fit(people.images, people.person_ids)
     path = tmp_path_factory.mktemp("onnx") / "seed.onnx"
@@ -101,14 +101,14 @@ def test_export_is_an_inference_graph_with_metadata(seed_export):
     assert meta["params"]["image_size"] == [48, 24] and meta["params"]["augment"] is True
     assert meta["input"]["shape"] == [None, 32, 16, 3]
     assert meta["input"]["layout"] == "NHWC" and meta["input"]["dtype"] == "float32"
-    assert meta["flip_test"] is True and meta["metric"] == "euclidean"
+    assert meta["test_time_flip"] is True and meta["metric"] == "euclidean"
 
 
 @pytest.mark.parametrize("shape_in, size_out", [((32, 16), (48, 24)), ((40, 20), (16, 8)),
                                                 ((17, 9), (17, 9))])
 @pytest.mark.parametrize("antialias", [True, False])
 def test_exportable_resize_equals_keras_resizing(shape_in, size_out, antialias):
-    from skreid._keras._onnx_export import _exportable_resize
+    from skreid._keras._inference_graph import _exportable_resize
 
     layer = keras.layers.Resizing(*size_out, interpolation="bilinear", antialias=antialias)
     x = np.random.default_rng(0).uniform(0, 255, (2, *shape_in, 3)).astype(np.float32)
@@ -122,7 +122,7 @@ def test_exportable_resize_equals_keras_resizing(shape_in, size_out, antialias):
     (40, 16, True, False),  # antialiased downsampling widens the kernel: matrices
     (40, 16, False, True), (17, 17, True, True)])
 def test_plain_bilinear_is_recognised(size_in, size_out, antialias, plain):
-    from skreid._keras._onnx_export import _is_plain_bilinear, _resize_matrix
+    from skreid._keras._inference_graph import _is_plain_bilinear, _resize_matrix
 
     m = _resize_matrix(size_in, size_out, "bilinear", antialias)
     assert _is_plain_bilinear(m, m) is plain
@@ -145,6 +145,67 @@ def test_export_refuses_what_it_cannot_check(seed_export, tmp_path):
 
     with pytest.raises(NotFittedError):
         skreid.export_onnx(TripletEmbedder(), out)
+
+
+# ------------------------------------------------------------------ a new estimator
+def test_a_new_keras_estimator_exports_through_its_hook(tmp_path):
+    """The exporter knows no class: a Keras estimator written here, which it has never
+    seen, exports by giving its inference graph (``_inference_graph``)."""
+    import tensorflow as tf
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    from skreid._keras import InferenceGraph, KerasEstimatorMixin
+
+    class TinyEmbedder(TransformerMixin, KerasEstimatorMixin, BaseEstimator):
+        def __init__(self, epochs=1, random_state=0):
+            self.epochs = epochs
+            self.random_state = random_state
+
+        def _build_model(self, X, y):
+            self.input_shape_ = X.shape[1:]
+            inputs = keras.Input(X.shape[1:])
+            x = keras.layers.Dense(6)(keras.layers.Flatten()(inputs))
+            model = keras.Model(inputs, keras.layers.UnitNormalization()(x))
+            model.compile(optimizer="adam", loss="mse")
+            return model
+
+        def _train(self, X, y, epochs):
+            return self._keras_fit(X, np.eye(6)[y % 6], epochs=epochs, batch_size=8)
+
+        def transform(self, X):
+            return keras.ops.convert_to_numpy(self.model_(np.asarray(X, np.float32)))
+
+        def _inference_graph(self):
+            model = self.model_
+
+            def embed(images):
+                return {"embeddings": tf.identity(model(images, training=False),
+                                                  name="embeddings")}
+
+            return InferenceGraph(
+                kind="embedder", function=embed, input_shape=(None, *self.input_shape_),
+                reference=lambda X, names: {"embeddings": self.transform(X)},
+                check_shape=self.input_shape_, metadata={"note": "written in a test"})
+
+    people = _people((8, 4, 3))
+    est = TinyEmbedder().fit(people.images.astype(np.float32), people.person_ids)
+    meta = skreid.export_onnx(est, tmp_path / "tiny.onnx")
+    assert meta["estimator"].endswith("TinyEmbedder") and meta["note"] == "written in a test"
+    assert meta["verification"]["embeddings"] <= 1e-4
+    runtime = OnnxEmbedder(tmp_path / "tiny.onnx").fit()
+    np.testing.assert_allclose(runtime.transform(people.images), est.transform(people.images),
+                               atol=1e-5)
+
+
+def test_the_exporter_names_no_estimator_class():
+    """Export goes through the estimators' hook, not through a list of class names."""
+    import inspect
+
+    from skreid._keras import _inference_graph, _onnx_export
+
+    for module in (_onnx_export, _inference_graph):
+        source = inspect.getsource(module)
+        assert "__name__ ==" not in source and "__name__ in" not in source
 
 
 # ------------------------------------------------------------------ pets

@@ -78,12 +78,12 @@ def demo_run(tmp_path_factory):
     import io
     import sys
 
-    import skreid.cli._pets as pets_cli
+    import skreid.cli._weights as weights_cli
 
     stdout, stderr = io.StringIO(), io.StringIO()
     mp.setattr(sys, "stdout", stdout)
     mp.setattr(sys, "stderr", stderr)
-    mp.setattr(pets_cli, "IMAGENET_TIMEOUT_S", IMAGENET_TIMEOUT_S)
+    mp.setattr(weights_cli, "IMAGENET_TIMEOUT_S", IMAGENET_TIMEOUT_S)
     # urlopen keeps the first opener it builds, proxies included: drop it before and after,
     # so the proxy applies here (and nowhere else)
     urllib.request.install_opener(None)
@@ -155,6 +155,10 @@ def test_demo_without_weights_falls_back_fast_and_says_so(demo_run):
     waited = stamps["weights='imagenet' could not"] - stamps["loading Keras's ImageNet"]
     assert waited < IMAGENET_TIMEOUT_S + 60, err  # 60 s: building the network on a busy CPU
     assert "timed out" in err
+    # one line says what happened; Keras's own "Downloading data from URL" half line is gone
+    assert "Downloading data from" not in err
+    assert "pets: weights='imagenet' could not be downloaded (timed out); FineTunedPetNet " \
+        "starts from random weights" in err
     for name in ("report.md", "report.html"):
         assert "random init: expect chance" in (folder / name).read_text()
     # the table on the terminal says it too (--json here: the row carries it)
@@ -268,6 +272,9 @@ def test_help_and_version(capsys):
         code, out, _ = run(capsys, *command, "--help")
         # plain text: no reStructuredText literals
         assert code == 0 and "``" not in out and "usage: skreid" in out
+    for command in ("demo", "reid", "pets"):  # --weights says what it takes, imagenet too
+        code, out, _ = run(capsys, command, "--help")
+        assert "--weights FILE|imagenet" in out and "'imagenet'" in out
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.startswith("skreid ")
 

@@ -13,7 +13,8 @@ from PIL import Image
 import skreid
 from skreid.cli import main
 from skreid.cli._common import CLIError
-from skreid.cli._search import build_index, search_index
+from skreid.cli._indexing import build_index
+from skreid.cli._search import search_index
 from skreid.cli.report import search_page
 from skreid.reid import PCAReID
 from skreid.search import GalleryIndex
@@ -74,7 +75,7 @@ def test_build_and_search_rank_the_right_identity_first(crops, tmp_path):
         assert r["matches"][0]["id"] == r["id"] and r["matches"][0]["same_id"] is True
         d = [m["distance"] for m in r["matches"]]
         assert d == sorted(d) and len(d) == 5
-    page = search_page(results, index_path=out)
+    page = search_page(results, index_path=out, gallery_roots=[str(crops["root"])])
     shown = re.findall(r'<img src="data:image/jpeg;base64,[^"]+" alt="([^"]+)"', page)
     expected = [os.path.basename(r["query"]) for r in results]
     expected += [os.path.basename(m["key"]) for r in results for m in r["matches"]]
@@ -210,7 +211,7 @@ def test_page_renders_in_headless_chromium(crops, tmp_path):
     results = search_index(GalleryIndex.load(out), crops["model"], crops["queries"][:4], top=6)
     page = tmp_path / "moved" / "index.html"
     page.parent.mkdir()
-    page.write_text(search_page(results, index_path=out))
+    page.write_text(search_page(results, index_path=out, gallery_roots=[str(crops["root"])]))
     shot = tmp_path / "shot.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                     f"--screenshot={shot}", "--window-size=1100,900", page.as_uri()],

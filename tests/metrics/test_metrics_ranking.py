@@ -1,6 +1,7 @@
 """Re-ID ranking metrics: hand-computed cases per protocol rule, a brute-force reference,
 and hypothesis properties."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -203,6 +204,55 @@ def test_features_match_precomputed_distances():
         cmc_curve(sim, qids, gids, qc, gc, is_similarity=True),
         cmc_curve(-sim, qids, gids, qc, gc),
     )
+
+
+@contextlib.contextmanager
+def _counting_path(path):
+    """Force the engine's selection of the negatives before the last match ("select") or the
+    sort of whole rows ("sort"); both must count exactly."""
+    import skreid.metrics._ranking_engine as engine
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "_SORT_ROWS_ABOVE", 1 if path == "select" else 2**62)
+        yield
+
+
+@pytest.mark.parametrize("path", ["select", "sort"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=60, deadline=None)
+@given(problem=problems(), chunk_size=st.integers(1, 3), shift=st.booleans())
+def test_both_counting_paths_match_reference(path, dtype, problem, chunk_size, shift):
+    dist, qids, gids, cams = problem
+    if shift:  # negative distances and -0.0 (negated similarities) as well
+        dist = np.where(dist == 0, -0.0, dist - 2)  # -0.0 ties +0.0 (from 2)
+    dist = dist.astype(dtype)
+    ref = reference(dist.astype(float), qids, gids, *(cams or (None, None)))
+    if ref is None:
+        return
+    with _counting_path(path):
+        res = _run(dist, qids, gids, cams, max_rank=5, chunk_size=chunk_size)
+    assert_allclose(res["cmc"], ref["cmc"][: min(5, dist.shape[1])])
+    assert_allclose(res["mAP"], ref["mAP"])
+    assert_allclose(res["mINP"], ref["mINP"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_selected_negatives_equal_sorted_rows_on_clustered_features(dtype):
+    # a good embedding: every true match ranks early, so few negatives are selected
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((60, 16))
+    gids = np.repeat(np.arange(60), 8)
+    qids = np.repeat(np.arange(60), 2)
+    g = (centres[gids] + 0.4 * rng.standard_normal((480, 16))).astype(dtype)
+    q = (centres[qids] + 0.4 * rng.standard_normal((120, 16))).astype(dtype)
+    gc, qc = rng.integers(1, 4, 480), rng.integers(1, 4, 120)
+    results = {}
+    for path in ("select", "sort"):
+        with _counting_path(path):
+            results[path] = evaluate_reid(q, qids, g, gids, qc, gc, chunk_size=32)
+    assert 0.2 < results["select"]["mINP"] < 1  # matches spread over the first ranks
+    for key in ("cmc", "mAP", "mINP", "n_queries"):
+        np.testing.assert_array_equal(results["select"][key], results["sort"][key])
 
 
 # ---------------------------------------------------------------------------------------

@@ -263,22 +263,3 @@ def test_pixel_accuracy_and_iou_by_hand():
 def test_segmentation_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "skreid.metrics._classification",
-        "skreid.metrics._evaluate",
-        "skreid.metrics._ranking",
-        "skreid.metrics._scorers",
-        "skreid.metrics._segmentation",
-        "skreid.model_selection._split",
-    ],
-)
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

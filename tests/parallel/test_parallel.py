@@ -133,7 +133,7 @@ def test_randomized_search_and_cross_validate_classical_pipeline_on_dask(client,
 def _tiny_triplet(**params):
     from skreid.reid import TripletEmbedder
 
-    base = dict(architecture="seed", image_size=None, weights=None, epochs=1, batch_size=8,
+    base = dict(backbone="seed", image_size=None, weights=None, epochs=1, batch_size=8,
                 images_per_identity=2, validation_fraction=0.0, augment=False,
                 random_state=0)
     return TripletEmbedder(**{**base, **params})

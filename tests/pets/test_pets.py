@@ -230,8 +230,8 @@ def test_class_weight_balanced():
         (dict(segmentation="pixels"), r"'segmentation' parameter of MultiTaskPetNet must be "
                                       r"a str among \{.*'trimap'.*\}\. Got 'pixels'"),
         (dict(task_weights=(1.0, -1.0)), "task_weights"),
-        (dict(architecture="vgg"), r"'architecture' parameter of MultiTaskPetNet must be a "
-                                   r"str among \{.*'unet'.*\}\. Got 'vgg'"),
+        (dict(network="vgg"), r"'network' parameter of MultiTaskPetNet must be a "
+                              r"str among \{.*'unet'.*\}\. Got 'vgg'"),
         (dict(image_size=18), "divisible by 4"),
     ],
 )

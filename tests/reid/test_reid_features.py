@@ -27,8 +27,24 @@ def test_shape_and_normalisation(images):
 def test_uint8_and_unit_float_agree_and_deterministic(images):
     lomo = LOMOFeatures(cell_size=4, n_scales=2).fit(images)
     a = lomo.transform(images)
-    np.testing.assert_allclose(a, lomo.transform(images / 255.0), atol=1e-6)
+    unit = LOMOFeatures(cell_size=4, n_scales=2).fit(images / 255.0)
+    assert (lomo.pixel_range_, unit.pixel_range_) == (255.0, 1.0)
+    np.testing.assert_allclose(a, unit.transform(images / 255.0), atol=1e-6)
+    np.testing.assert_allclose(a, unit.transform(images), atol=1e-6)  # uint8: always 0-255
     np.testing.assert_array_equal(a, clone(lomo).fit(images).transform(images))
+
+
+def test_the_pixel_rule_of_every_estimator(images):
+    # [0, 1] floats after a fit on 0-255 pixels: warned about, as by every skreid estimator
+    from skreid.utils import PixelScaleWarning
+
+    lomo = LOMOFeatures(cell_size=4, n_scales=2).fit(images)
+    with pytest.warns(PixelScaleWarning, match=r"X holds float pixels in \[0, 1\]"):
+        lomo.transform(images / 255.0)
+    with pytest.raises(ValueError, match=r"fitted on float pixels in \[0, 1\]"):
+        LOMOFeatures(cell_size=4, n_scales=2).fit(images / 255.0).transform(images * 1.0)
+    with pytest.raises(ValueError, match=r"X has pixel values in \[-1"):
+        lomo.transform(images - 1.0)
 
 
 def test_colour_part_invariant_to_horizontal_flip(images):
@@ -39,7 +55,7 @@ def test_colour_part_invariant_to_horizontal_flip(images):
 
 def test_siltp_is_invariant_to_illumination_scale(images):
     lomo = LOMOFeatures(cell_size=4, n_scales=1, hsv_bins=1).fit(images)
-    dark = images.astype(np.float32) / 255 * 0.5
+    dark = images.astype(np.float32) * 0.5  # half the light, on the fitted 0-255 scale
     np.testing.assert_allclose(lomo.transform(images), lomo.transform(dark), atol=1e-6)
 
 

@@ -79,7 +79,7 @@ def test_bad_input_errors(people):
                        r"among \{.*'gem'.*\}\. Got 'max'"):
         tiny(pooling="max").fit(X, y)
     with pytest.raises(ValueError, match="weights file not found: '/no/such.weights.h5'"):
-        tiny(architecture="mobilenet_v3_small", weights="/no/such.weights.h5").fit(X, y)
+        tiny(backbone="mobilenet_v3_small", weights="/no/such.weights.h5").fit(X, y)
     est = tiny().fit(X, y)
     with pytest.raises(ValueError, match=r"fitted on images of shape \(32, 16, 3\)"):
         est.transform(X[:, :16])
@@ -93,7 +93,7 @@ def test_training_lowers_loss_and_beats_pca_on_held_out_identities():
     train = data.person_ids <= 70
     gal = ~train & (data.camera_ids == 1)
     qry = ~train & (data.camera_ids == 2)
-    est = TripletEmbedder(architecture="seed", image_size=None, epochs=20, batch_size=32,
+    est = TripletEmbedder(backbone="seed", image_size=None, epochs=20, batch_size=32,
                           images_per_identity=4, validation_fraction=0.0, id_loss_weight=0.0,
                           augment=False, learning_rate=3e-3, random_state=0)
     est.fit(data.images[train], data.person_ids[train])
@@ -167,11 +167,11 @@ def test_grid_search_over_margin_with_shared_scorer(people):
 
 def test_resnet_and_callable_architectures_fit(people):
     X, y = people.images, people.person_ids
-    est = tiny(architecture="resnet", id_loss_weight=1.0).fit(X, y)
+    est = tiny(backbone="resnet", id_loss_weight=1.0).fit(X, y)
     assert est.transform(X[:2]).shape == (2, 5 * 256)  # the whole image + 4 stripes
     # BN neck + ScaledDense identity head survive the Keras save/load round trip
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
-    est = tiny(architecture=tiny_trunk, embedding_dim=4).fit(X, y)
+    est = tiny(backbone=tiny_trunk, embedding_dim=4).fit(X, y)
     assert est.transform(X[:2]).shape == (2, 4)
 
 
@@ -188,7 +188,7 @@ def test_gem_pooling_spans_average_to_max_and_survives_pickling(people):
     p3 = np.asarray(GeneralizedMeanPooling()(x))
     np.testing.assert_allclose(p3, np.cbrt((x**3).mean(axis=(1, 2))), rtol=1e-5)
     X, y = people.images, people.person_ids
-    est = tiny(architecture="resnet", pooling="gem").fit(X, y)
+    est = tiny(backbone="resnet", pooling="gem").fit(X, y)
     assert "GeneralizedMeanPooling" in type(est.model_.get_layer("pool")).__name__
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), est.transform(X))
 
@@ -197,16 +197,16 @@ def test_gem_pooling_spans_average_to_max_and_survives_pickling(people):
 
 def test_body_stripes_add_branches_to_the_embedding(people, tmp_path):
     X, y = people.images, people.person_ids
-    whole = tiny(architecture="resnet", n_parts=0).fit(X, y)
-    parts = tiny(architecture="resnet", n_parts=3).fit(X, y)
+    whole = tiny(backbone="resnet", n_parts=0).fit(X, y)
+    parts = tiny(backbone="resnet", n_parts=3).fit(X, y)
     width = whole.transform(X).shape[1]
     emb = parts.transform(X)
     assert emb.shape == (len(X), 4 * width)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
     # each branch is unit-norm before the 1 / sqrt(4) scaling: every block has norm 1/2
     # (without the flip averaging, which renormalises the whole mean)
-    single_view = parts.set_params(flip_test=False).transform(X)
-    parts.set_params(flip_test=True)
+    single_view = parts.set_params(test_time_flip=False).transform(X)
+    parts.set_params(test_time_flip=True)
     blocks = np.linalg.norm(single_view.reshape(len(X), 4, width), axis=2)
     np.testing.assert_allclose(blocks, 0.5, rtol=1e-4)
     assert parts.model_.get_layer("logits").kernel.shape == (4, width, len(np.unique(y)))
@@ -227,7 +227,7 @@ def test_body_stripes_add_branches_to_the_embedding(people, tmp_path):
     assert tiny(n_parts=2).fit(X, y).transform(X).shape == (len(X), 32)
     with pytest.raises(ValueError, match=r"'n_parts' parameter of TripletEmbedder must be an "
                        r"int in the range \[0, inf\)\. Got -1"):
-        tiny(architecture="resnet", n_parts=-1).fit(X, y)
+        tiny(backbone="resnet", n_parts=-1).fit(X, y)
 
 
 def test_frozen_stride_freezes_the_backbone_stem():
@@ -302,7 +302,7 @@ def test_flip_test_averages_an_image_and_its_mirror(people):
     a, b = est.transform(X), est.transform(mirrored)
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    est.set_params(flip_test=False)
+    est.set_params(test_time_flip=False)
     assert not np.allclose(est.transform(X), est.transform(mirrored), atol=1e-5)
 
 

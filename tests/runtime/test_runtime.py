@@ -164,3 +164,16 @@ print(sorted(m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_activation_maps_need_a_file_that_has_them(toy):
+    """A format-1 file (exported before the maps) has embeddings only: a clear error."""
+    est = OnnxEmbedder(toy).fit()
+    with pytest.raises(ValueError, match=r"toy.onnx.*has no 'activation_maps' output.*"
+                                         r"metadata format 1 \(maps need format 2\).*"
+                                         r"Export the estimator again"):
+        est.activation_maps(_images(2))
+    from skreid.plotting import plot_activation_maps
+
+    with pytest.raises(ValueError, match="has no 'activation_maps' output"):
+        plot_activation_maps(est, _images(2))

@@ -41,7 +41,7 @@ def triplet(people):
 
 def test_keras_round_trip_in_a_fresh_process(people, pets, triplet, tmp_path):
     X, y, cams = people.images, people.person_ids, people.camera_ids
-    resnet = tiny_triplet(architecture="resnet", pooling="gem", grayscale=True,
+    resnet = tiny_triplet(backbone="resnet", pooling="gem", grayscale=True,
                           image_size=(16, 8), metric="cosine").fit(X, y)
     resnet.set_gallery(X[::2], y[::2], cameras=cams[::2])
     multitask = MultiTaskPetNet(image_size=16, width=4, depth=2, epochs=1, batch_size=16,
@@ -95,8 +95,8 @@ def test_callable_architecture_is_refused(people, tmp_path):
     def trunk(x):
         return keras.layers.Dense(4)(keras.layers.Flatten()(x))
 
-    est = tiny_triplet(architecture=trunk).fit(people.images, people.person_ids)
-    with pytest.raises(UnsupportedEstimatorError, match="architecture.*function"):
+    est = tiny_triplet(backbone=trunk).fit(people.images, people.person_ids)
+    with pytest.raises(UnsupportedEstimatorError, match="backbone.*function"):
         skreid.save(est, tmp_path / "c.skreid")
 
 

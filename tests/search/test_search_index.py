@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skreid.metrics.pairwise import BlockedDistances
 from skreid.search import GalleryIndex, IncompatibleIndexError, _exact, exact_search
-from skreid.search._distances import BlockedDistances
 from skreid.utils import UnsafeArchiveError
 
 

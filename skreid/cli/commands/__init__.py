@@ -7,7 +7,8 @@ A command module has three functions:
     description and arguments) and return its parser;
 ``run(args, progress)``
     do the work: check every argument first (raise :class:`~skreid.cli._common.CLIError`
-    for exit 2 with one line),
+    for exit 2 with one line; what the libraries raise is sorted by
+    :func:`skreid.cli._errors.user_error`),
     report steps through ``progress(message)`` (stderr) and return the results as a dict
     with a ``"command"`` key (``--json`` prints it);
 ``show(results)``

@@ -1,6 +1,7 @@
 """``skreid demo``: both problems end to end on built-in synthetic data, with a report."""
 
-from skreid.cli._options import check_weights, common_options, verbose
+from skreid.cli._errors import require
+from skreid.cli._options import WEIGHTS_HELP, check_weights, common_options, verbose
 from skreid.cli._run import run_with_report, show_report
 from skreid.cli.commands.pets import METHODS as PET_METHODS
 from skreid.cli.commands.reid import METHODS as REID_METHODS
@@ -20,10 +21,10 @@ def add_parser(subparsers):
     parser.add_argument("--size", choices=sorted(SIZES), default="full",
                         help="problem size: full (~3 min on 2 CPU cores), small, tiny (tests)")
     parser.add_argument("--only", choices=PROBLEMS, help="run one problem only")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="MobileNetV3-Small .weights.h5 for FineTunedPetNet (default: "
-                             "Keras's ImageNet weights, random initialisation when they cannot "
-                             "be downloaded)")
+    parser.add_argument("--weights", metavar="FILE|imagenet",
+                        help=f"MobileNetV3-Small weights for FineTunedPetNet: {WEIGHTS_HELP} "
+                             f"(default: 'imagenet' when they can be had, else random "
+                             f"initialisation)")
     common_options(parser, "skreid-report")
     return parser
 
@@ -32,6 +33,7 @@ def run(args, progress):
     from skreid.cli import _pets, _reid
     from skreid.cli._data import SIZES, demo_people, demo_pets
 
+    require("keras", "skreid demo (it trains Keras networks)")
     spec = SIZES[args.size]
     problems = PROBLEMS if args.only is None else (args.only,)
     weights = None

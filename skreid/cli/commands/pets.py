@@ -2,13 +2,13 @@
 
 import os
 
-from skreid.cli._common import CLIError
+from skreid.cli._errors import require
 from skreid.cli._options import (
     backbone_options,
     check_data_folder,
-    check_epochs,
     check_weights,
     common_options,
+    int_range,
     verbose,
 )
 from skreid.cli._run import run_with_report, save_fitted, show_report
@@ -24,12 +24,12 @@ def add_parser(subparsers):
         "pets", help="breed classification + segmentation on Oxford-IIIT Pet",
         description=DESCRIPTION)
     parser.add_argument("--data", required=True, metavar="PATH", help="Oxford-IIIT Pet folder")
-    backbone_options(parser, "for FineTunedPetNet (default: Keras's ImageNet weights, random "
-                             "initialisation when they cannot be downloaded)")
+    backbone_options(parser, "for FineTunedPetNet (default: 'imagenet' when they can be "
+                             "had, else random initialisation)")
     parser.add_argument("--method", choices=(*METHODS, "all"), default="all")
-    parser.add_argument("--image-size", type=int, default=128, metavar="PX",
+    parser.add_argument("--image-size", type=int_range(32), default=128, metavar="PX",
                         help="working image size in pixels (default: 128)")
-    parser.add_argument("--epochs", type=int, metavar="N",
+    parser.add_argument("--epochs", type=int_range(1), metavar="N",
                         help="training epochs of each network (default: their own)")
     parser.add_argument("--save", metavar="MODEL",
                         help="keep the trained model of the one --method in MODEL (skreid.save) "
@@ -43,10 +43,8 @@ def run(args, progress):
     from skreid.cli._pets import run_pets
     from skreid.cli._save import check_save_path
 
-    if args.image_size < 32:
-        raise CLIError(f"--image-size must be at least 32 pixels, got {args.image_size}.")
+    require("keras", "skreid pets (it trains Keras networks)")
     size = (args.image_size, args.image_size)
-    check_epochs(args.epochs)
     methods = METHODS if args.method == "all" else (args.method,)
     check_data_folder(args.data)
     weights = check_weights(args.weights, size, args.backbone) if "finetuned" in methods \
@@ -67,7 +65,8 @@ def run(args, progress):
         if "finetuned" in methods:
             from skreid.cli._pets import resolve_backbone_weights
 
-            pet_weights, init, error = resolve_backbone_weights(weights, size, progress)
+            pet_weights, init, error = resolve_backbone_weights(weights, size, progress,
+                                                                 args.backbone)
         fitted = {}
         results["pets"] = run_pets(data, methods, seed=args.seed, options=options,
                                    weights=pet_weights, init=init, weights_error=error,

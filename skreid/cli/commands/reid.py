@@ -2,12 +2,13 @@
 
 import os
 
+from skreid.cli._errors import require
 from skreid.cli._options import (
     backbone_options,
     check_data_folder,
-    check_epochs,
     check_weights,
     common_options,
+    int_range,
     verbose,
 )
 from skreid.cli._run import run_with_report, save_fitted, show_report
@@ -24,9 +25,9 @@ def add_parser(subparsers):
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="Market-1501 (standard or course layout) or one subfolder per id")
     parser.add_argument("--method", choices=(*METHODS, "all"), default="all")
-    backbone_options(parser, "TripletEmbedder fine-tunes it; without it a ResNet is trained "
-                             "from scratch")
-    parser.add_argument("--epochs", type=int, metavar="N",
+    backbone_options(parser, "TripletEmbedder fine-tunes it (default: none, a ResNet trained "
+                             "from scratch)")
+    parser.add_argument("--epochs", type=int_range(1), metavar="N",
                         help="training epochs of TripletEmbedder (default: its own)")
     parser.add_argument("--save", metavar="MODEL",
                         help="keep the trained model of the one --method in MODEL (skreid.save) "
@@ -42,14 +43,16 @@ def run(args, progress):
 
     methods = METHODS if args.method == "all" else (args.method,)
     check_data_folder(args.data)
-    check_epochs(args.epochs)
+    if "triplet" in methods:
+        require("keras", "TripletEmbedder (--method triplet or all; pca and classical run "
+                         "without it)")
     save = check_save_path(args.save, methods, METHODS)
     if "triplet" in methods and args.weights is not None:
         triplet = {"weights": check_weights(args.weights, (128, 64), args.backbone),
-                   "architecture": args.backbone}
+                   "backbone": args.backbone}
     else:
         # no weights file: "imagenet" would need a download, so train a ResNet from scratch
-        triplet = {"architecture": "resnet", "weights": None}
+        triplet = {"backbone": "resnet", "weights": None}
     if args.epochs is not None:
         triplet["epochs"] = args.epochs
 

@@ -1,4 +1,5 @@
-"""k-reciprocal Jaccard distances (skreid.search.jaccard_k_reciprocal) against brute force."""
+"""k-reciprocal Jaccard distances (skreid.metrics.pairwise.jaccard_k_reciprocal) against brute
+force."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from numpy.testing import assert_allclose
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from skreid.search import jaccard_k_reciprocal
+from skreid.metrics.pairwise import jaccard_k_reciprocal
 
 
 def _brute_force_jaccard(X, k1, k2, metric):

@@ -1,4 +1,4 @@
-"""k-reciprocal re-ranking and alpha-QE (skreid.search), against dense references."""
+"""k-reciprocal re-ranking and alpha-QE (skreid.metrics.pairwise), against dense references."""
 
 import tracemalloc
 
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-import skreid.search._rerank as rerank_module
+import skreid.metrics.pairwise._rerank as rerank_module
 from skreid.metrics import evaluate_reid
-from skreid.search import average_query_expansion, rerank_k_reciprocal
+from skreid.metrics.pairwise import average_query_expansion, rerank_k_reciprocal
 
 
 def _problem(seed, n_query, n_gallery, dim, n_ids=None, dtype=np.float64):
@@ -34,7 +34,7 @@ def _reference(q, g, metric="euclidean", **params):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Force many distance blocks, Jaccard blocks and the sampled top-k path."""
-    monkeypatch.setattr(rerank_module, "_BLOCK_ELEMENTS", 500)
+    monkeypatch.setattr(rerank_module, "BLOCK_ELEMENTS", 500)
     monkeypatch.setattr(rerank_module, "_PAIR_BUDGET", 300)
     monkeypatch.setattr(rerank_module, "_SAMPLE_COLUMNS", 4)
 
@@ -67,6 +67,40 @@ def test_rerank_equals_dense_reference(
     # leave-one-out: the queries are their own gallery
     got = rerank_k_reciprocal(g, metric=metric, **params)
     assert np.abs(got - _reference(g, None, metric, **params)).max() <= 1e-6
+
+
+DUPLICATE_CASES = [
+    # copies of one point, other points, k1, k2: 22+ copies raised IndexError (issue 25)
+    (22, 8, 20, 6), (40, 10, 20, 6), (60, 3, 20, 6), (300, 50, 20, 6), (30, 30, 5, 3),
+]
+
+
+@pytest.mark.parametrize("n_same, n_other, k1, k2", DUPLICATE_CASES)
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("blocks", ["default", "small"])
+def test_rerank_many_identical_embeddings_equals_dense_reference(request, n_same, n_other, k1,
+                                                                  k2, metric, blocks):
+    if blocks == "small":
+        request.getfixturevalue("small_blocks")
+    # small integers: exact distances, so both sides see the same ties (ties go to the lower
+    # index in both: the reference's argsort is stable); an item with more than k1 copies
+    # before it has an empty k-reciprocal set, and its row of V stays zero
+    rng = np.random.default_rng(n_same + n_other)
+    X = np.concatenate([np.repeat(rng.integers(0, 5, (1, 6)), n_same, 0),
+                        rng.integers(0, 5, (n_other, 6))]).astype(np.float64)
+    X = X[rng.permutation(len(X))]
+    q, g = X[:5], X[5:]
+    assert_allclose(rerank_k_reciprocal(q, g, metric=metric, k1=k1, k2=k2),
+                    _reference(q, g, metric, k1=k1, k2=k2), atol=1e-12)
+    assert_allclose(rerank_k_reciprocal(X, metric=metric, k1=k1, k2=k2),
+                    _reference(X, None, metric, k1=k1, k2=k2), atol=1e-12)
+
+
+def test_rerank_all_identical_embeddings_gives_finite_equal_distances():
+    # the reference divides 0 by 0 here (NaN); skreid keeps the rows finite
+    X = np.ones((25, 4), np.float32)
+    d = rerank_k_reciprocal(X[:3], X[3:])
+    assert d.shape == (3, 22) and np.isfinite(d).all()
 
 
 @settings(max_examples=25, deadline=None)
@@ -132,7 +166,7 @@ def test_rerank_memory_is_blocked(monkeypatch):
     # 300 queries x 2,700 gallery: one dense (3,000 x 3,000) float32 matrix is 36 MB and the
     # reference holds about five; the blocked version needs the 3.2 MB result, the sparse
     # matrices and its blocks (made small here: their default sizes are ~100 MB, for speed)
-    monkeypatch.setattr(rerank_module, "_BLOCK_ELEMENTS", 2**18)
+    monkeypatch.setattr(rerank_module, "BLOCK_ELEMENTS", 2**18)
     monkeypatch.setattr(rerank_module, "_PAIR_BUDGET", 2**17)
     q, g = _problem(7, 300, 2700, 16, n_ids=250, dtype=np.float32)
     tracemalloc.start()
@@ -173,7 +207,7 @@ def test_rerank_bad_features():
 
 
 def test_check_rerank_option():
-    from skreid.search._rerank import check_rerank
+    from skreid.metrics.pairwise import check_rerank
 
     assert check_rerank(None) is None and check_rerank(False) is None
     assert check_rerank(True) == {"k1": 20, "k2": 6, "lambda_value": 0.3}

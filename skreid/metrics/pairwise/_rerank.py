@@ -15,44 +15,26 @@ needs from those matrices is small, so this version never builds one:
 Peak memory is the ``(n_query, n_gallery)`` result plus a few hundred MB.
 """
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
-from skreid.search._distances import BlockedDistances
+from skreid.metrics.pairwise._distances import BlockedDistances
+from skreid.metrics.pairwise._validation import (
+    BLOCK_ELEMENTS,
+    check_int,
+    check_metric,
+    check_real,
+    resolve_options,
+)
+from skreid.utils import check_features
 
-__all__ = ["rerank_k_reciprocal", "jaccard_k_reciprocal", "check_rerank", "RERANK_METRICS"]
-
-#: metrics whose distances :func:`rerank_k_reciprocal` computes from features
-RERANK_METRICS = ("euclidean", "sqeuclidean", "cosine")
+__all__ = ["rerank_k_reciprocal", "jaccard_k_reciprocal", "check_rerank", "RERANK_DEFAULTS"]
 
 #: the paper's parameters
 RERANK_DEFAULTS = {"k1": 20, "k2": 6, "lambda_value": 0.3}
 
-
-def _resolve_options(value, name, defaults):
-    """``None``/``False`` -> None, ``True`` -> ``defaults``, a dict -> ``defaults`` updated by
-    it; anything else, or an unknown key, is a ValueError naming ``name``."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return dict(defaults)
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"{name} must be None, a bool or a dict of {', '.join(defaults)}, got "
-            f"{type(value).__name__} {value!r}."
-        )
-    unknown = set(value) - set(defaults)
-    if unknown:
-        raise ValueError(
-            f"{name} got unknown keys {sorted(unknown)}; accepted: {sorted(defaults)}."
-        )
-    return {**defaults, **value}
-
-# float elements in one (rows x n) distance block, and (query, gallery, column) triples in one
-# Jaccard block: both keep a block's temporaries around 100-200 MB
-_BLOCK_ELEMENTS = 2**23
+# (query, gallery, column) triples in one Jaccard block: with the distance blocks of
+# BLOCK_ELEMENTS, they keep a block's temporaries around 100-200 MB
 _PAIR_BUDGET = 2**22
 # columns sampled for the top-k threshold, and the candidates per neighbour it may let through
 # before falling back to a full argpartition
@@ -60,10 +42,10 @@ _SAMPLE_COLUMNS = 1024
 _CANDIDATES_PER_K = 64
 
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    return int(value)
+def _check_rerank_params(params):
+    params["k1"] = check_int(params["k1"], "rerank k1", 1)
+    params["k2"] = check_int(params["k2"], "rerank k2", 1)
+    params["lambda_value"] = check_real(params["lambda_value"], "rerank lambda_value", 0, 1)
 
 
 def check_rerank(rerank):
@@ -79,44 +61,33 @@ def check_rerank(rerank):
     Returns
     -------
     params : dict or None
-        ``{"k1": ..., "k2": ..., "lambda_value": ...}``, or None for no re-ranking.
+        ``{"k1": ..., "k2": ..., "lambda_value": ...}`` (read-only), or None for no
+        re-ranking. Passing it to ``check_rerank`` again returns it unchanged (validated once).
+
+    Examples
+    --------
+    >>> from skreid.metrics.pairwise import check_rerank
+    >>> check_rerank({"k1": 8})
+    {'k1': 8, 'k2': 6, 'lambda_value': 0.3}
+    >>> check_rerank({"k1": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: rerank k1 must be an int >= 1, got 0.
     """
-    params = _resolve_options(rerank, "rerank", RERANK_DEFAULTS)
-    if params is None:
-        return None
-    params["k1"] = _check_int(params["k1"], "rerank k1", 1)
-    params["k2"] = _check_int(params["k2"], "rerank k2", 1)
-    lam = params["lambda_value"]
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0 <= lam <= 1:
-        raise ValueError(f"rerank lambda_value must be a number in [0, 1], got {lam!r}.")
-    params["lambda_value"] = float(lam)
-    return params
-
-
-def _check_features(X, name, dtype=None):
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {X.shape}.")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
-    X = X.astype(dtype or (np.float32 if X.dtype == np.float32 else np.float64), copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return X
+    return resolve_options(rerank, "rerank", RERANK_DEFAULTS, _check_rerank_params)
 
 
 class _Original:
     """The reference's "original distance": the squared ``metric`` distance.
 
-    Blocks come from :class:`~skreid.search.BlockedDistances`, the query x gallery distance
-    path every part of skreid shares (its ranking values are the squared euclidean distance
-    and the negated cosine similarity).
+    Blocks and pairs come from :class:`BlockedDistances`, the distance computation every part
+    of skreid shares (its ranking values are the squared euclidean distance and the negated
+    cosine similarity).
     """
 
     def __init__(self, X, metric):
         self.blocked = BlockedDistances(X, X, metric)
         self.X, self.metric = self.blocked.queries, metric  # L2-normalised for cosine
-        self.sq = np.einsum("ij,ij->i", self.X, self.X)
 
     def block(self, start, stop):
         """Rows ``start:stop`` against every row, with exact zeros on the diagonal."""
@@ -133,22 +104,18 @@ class _Original:
         return d
 
     def pairs(self, rows, cols):
-        """Distances of the pairs ``(rows[k], cols[k])``, a chunk of pairs at a time."""
-        out = np.empty(len(rows), dtype=self.X.dtype)
-        step = max(1, _BLOCK_ELEMENTS // (2 * self.X.shape[1]))
-        for s in range(0, len(rows), step):
-            r, c = rows[s : s + step], cols[s : s + step]
-            dot = np.einsum("ij,ij->i", self.X[r], self.X[c])
-            if self.metric == "cosine":
-                d = np.clip(1 - dot, 0, 2)
+        """Distances of the pairs ``(rows[k], cols[k])``, as :meth:`block` gives them."""
+        d = self.blocked.pair_ranking(rows, cols)
+        if self.metric == "cosine":
+            d += 1
+            np.clip(d, 0, 2, out=d)
+            d *= d
+        else:
+            np.maximum(d, 0, out=d)
+            if self.metric == "sqeuclidean":
                 d *= d
-            else:
-                d = np.maximum(self.sq[r] + self.sq[c] - 2 * dot, 0)
-                if self.metric == "sqeuclidean":
-                    d *= d
-            d[r == c] = 0
-            out[s : s + step] = d
-        return out
+        d[rows == cols] = 0
+        return d
 
 
 def _top_k(d, k):
@@ -168,10 +135,16 @@ def _top_k(d, k):
             take = starts[:, None] + np.arange(k)
             return cols[order[take]].astype(np.int32)
     if k < n:
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        # argpartition keeps an arbitrary subset of the entries tied with the k-th smallest;
+        # take every entry below it and the lowest-index ties (a row of 22+ duplicates left
+        # an item out of its own neighbourhood while keeping later copies)
+        kth = np.partition(d, k - 1, axis=1)[:, k - 1 : k]
+        tied = d == kth
+        need = k - np.count_nonzero(d < kth, axis=1, keepdims=True)
+        take = (d < kth) | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
+        part = np.nonzero(take)[1].reshape(d.shape[0], k)  # row-major: columns ascending
     else:
         part = np.broadcast_to(np.arange(n), d.shape).copy()
-    part.sort(axis=1)
     order = np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable")
     return np.take_along_axis(part, order, 1).astype(np.int32)
 
@@ -225,7 +198,7 @@ def _jaccard_rows(V_query, V_gallery_csc, n_gallery):
     while start < n_query:
         cum = np.cumsum(row_pairs[start:])
         stop = start + max(1, int(np.searchsorted(cum, budget, side="right")))
-        stop = min(stop, start + max(1, _BLOCK_ELEMENTS // max(1, n_gallery)))
+        stop = min(stop, start + max(1, BLOCK_ELEMENTS // max(1, n_gallery)))
         lo, hi = V_query.indptr[start], V_query.indptr[stop]
         cols, a = V_query.indices[lo:hi], V_query.data[lo:hi]
         # one (query, column) entry per src value, joined with the column's gallery entries
@@ -305,14 +278,17 @@ def rerank_k_reciprocal(
     5. result = ``(1 - lambda_value) * jaccard + lambda_value * d(q, g)``.
 
     Items at exactly equal distances may be ranked in another order than by the reference's
-    (unstable) ``argsort``; here ties go to the lower index. Re-ranking helps when the gallery
-    has several images of each identity (the neighbourhoods then hold true matches); with a
-    single-shot gallery it has little to work with, see the user guide.
+    (unstable) ``argsort``; here ties go to the lower index (the reference with a stable
+    ``argsort``), so an item with more than ``k1`` exact duplicates before it has an empty
+    k-reciprocal set: its Jaccard distance to everything is 1, as in the reference.
+    Re-ranking helps when the gallery has several images of each identity (the
+    neighbourhoods then hold true matches); with a single-shot gallery it has little to work
+    with, see the user guide.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skreid.search import rerank_k_reciprocal
+    >>> from skreid.metrics.pairwise import rerank_k_reciprocal
     >>> rng = np.random.default_rng(0)
     >>> centres = rng.standard_normal((5, 8))
     >>> gallery = np.repeat(centres, 6, axis=0) + 0.3 * rng.standard_normal((30, 8))
@@ -323,13 +299,12 @@ def rerank_k_reciprocal(
     """
     params = check_rerank(dict(k1=k1, k2=k2, lambda_value=lambda_value))
     k1, k2, lam = params["k1"], params["k2"], params["lambda_value"]
-    if metric not in RERANK_METRICS:
-        raise ValueError(f"metric must be one of {list(RERANK_METRICS)}, got {metric!r}.")
-    queries = _check_features(query_features, "query_features")
+    metric = check_metric(metric)
+    queries = check_features(query_features, "query_features")
     if gallery_features is None:
         X, n_query, g0 = queries, len(queries), 0
     else:
-        gallery = _check_features(gallery_features, "gallery_features")
+        gallery = check_features(gallery_features, "gallery_features")
         if gallery.shape[1] != queries.shape[1]:
             raise ValueError(
                 f"gallery_features has {gallery.shape[1]} features but query_features has "
@@ -347,7 +322,7 @@ def rerank_k_reciprocal(
     rank = np.empty((n, n_rank), dtype=np.int32)
     row_max = np.empty(n, dtype=X.dtype)
     result = np.empty((n_query, n_gallery), dtype=X.dtype)
-    step = max(1, _BLOCK_ELEMENTS // n)
+    step = max(1, BLOCK_ELEMENTS // n)
     # blocks never straddle the query/gallery boundary, so query rows are copied whole
     bounds = [*range(0, n_query, step), n_query, *range(n_query, n, step), n]
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -366,7 +341,10 @@ def rerank_k_reciprocal(
     E = _expansion(rank, k1, n)
     rows = np.repeat(np.arange(n), np.diff(E.indptr))
     weights = np.exp(-(original.pairs(rows, E.indices) / row_max[rows]))
-    sums = np.add.reduceat(weights, E.indptr[:-1]) if len(weights) else weights
+    # per-row sums; a row may be empty: an item with more than k1 exact duplicates of lower
+    # index has none of them reciprocal (ties go to the lower index), as in the reference,
+    # whose V row then stays zero (reduceat cannot skip empty rows: it raised IndexError)
+    sums = np.bincount(rows, weights=weights, minlength=n).astype(weights.dtype, copy=False)
     V = sp.csr_matrix((weights / sums[rows], E.indices, E.indptr), shape=(n, n))
     if k2 > 1:  # local query expansion: the mean of the k2 nearest rows of V
         S = _neighbour_matrix(rank, k2, n).astype(X.dtype)
@@ -407,7 +385,7 @@ def jaccard_k_reciprocal(features, *, metric="euclidean", k1=20, k2=6):
     Examples
     --------
     >>> import numpy as np
-    >>> from skreid.search import jaccard_k_reciprocal
+    >>> from skreid.metrics.pairwise import jaccard_k_reciprocal
     >>> rng = np.random.default_rng(0)
     >>> X = np.repeat(rng.standard_normal((3, 8)), 5, axis=0) + 0.1 * rng.standard_normal((15, 8))
     >>> d = jaccard_k_reciprocal(X, k1=4, k2=2)

@@ -1,15 +1,25 @@
 """alpha-weighted average query expansion (alpha-QE), blocked."""
 
-import numbers
-
 import numpy as np
 
-from skreid.search._rerank import _BLOCK_ELEMENTS, _check_features, _resolve_options
+from skreid.metrics.pairwise._distances import BlockedDistances, l2_normalize
+from skreid.metrics.pairwise._validation import check_int, check_real, resolve_options
+from skreid.utils import check_features
 
 __all__ = ["average_query_expansion", "check_query_expansion", "QE_DEFAULTS"]
 
 #: default parameters of :func:`average_query_expansion`
 QE_DEFAULTS = {"k": 5, "alpha": 3.0, "expand_gallery": False}
+
+
+def _check_qe_params(params):
+    params["k"] = check_int(params["k"], "query_expansion k", 0)
+    params["alpha"] = check_real(params["alpha"], "query_expansion alpha", 0)
+    if not isinstance(params["expand_gallery"], (bool, np.bool_)):
+        raise ValueError(
+            f"query_expansion expand_gallery must be a bool, got {params['expand_gallery']!r}."
+        )
+    params["expand_gallery"] = bool(params["expand_gallery"])
 
 
 def check_query_expansion(query_expansion):
@@ -24,46 +34,33 @@ def check_query_expansion(query_expansion):
     Returns
     -------
     params : dict or None
+        Read-only; passing it to ``check_query_expansion`` again returns it unchanged.
     """
-    params = _resolve_options(query_expansion, "query_expansion", QE_DEFAULTS)
-    if params is None:
-        return None
-    k, alpha = params["k"], params["alpha"]
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
-        raise ValueError(f"query_expansion k must be an int >= 0, got {k!r}.")
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha >= 0:
-        raise ValueError(f"query_expansion alpha must be a number >= 0, got {alpha!r}.")
-    if not isinstance(params["expand_gallery"], (bool, np.bool_)):
-        raise ValueError(
-            f"query_expansion expand_gallery must be a bool, got {params['expand_gallery']!r}."
-        )
-    return {"k": int(k), "alpha": float(alpha), "expand_gallery": bool(params["expand_gallery"])}
-
-
-def _normalise(X):
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1, norms).astype(X.dtype)
+    return resolve_options(query_expansion, "query_expansion", QE_DEFAULTS, _check_qe_params)
 
 
 def _expand(queries, gallery, k, alpha, exclude_self):
-    """Each query plus its k most similar gallery rows weighted by sim**alpha, normalised."""
-    out = np.empty_like(queries)
+    """Each query plus its k most similar gallery rows weighted by sim**alpha, normalised.
+
+    The similarities are the engine's cosine ranking values (negated similarities) of the
+    unit vectors, a block of queries at a time.
+    """
     n_gallery = len(gallery)
     k_eff = min(k, n_gallery - 1 if exclude_self else n_gallery)
-    step = max(1, _BLOCK_ELEMENTS // n_gallery)
-    for start in range(0, len(queries), step):
-        q = queries[start : start + step]
-        sims = q @ gallery.T
+    if k_eff <= 0:
+        return l2_normalize(queries)
+    out = np.empty_like(queries)
+    blocked = BlockedDistances(queries, gallery, "cosine", queries_normalized=True,
+                               gallery_normalized=True)
+    for rows, neg_sims in blocked.row_blocks(ranking=True):
+        q = queries[rows]
         if exclude_self:  # the query is in the gallery: it already has weight 1
-            sims[np.arange(len(q)), np.arange(start, start + len(q))] = -np.inf
-        if k_eff <= 0:
-            out[start : start + len(q)] = q
-            continue
-        top = np.argpartition(-sims, k_eff - 1, axis=1)[:, :k_eff]
+            neg_sims[np.arange(len(q)), np.arange(rows.start, rows.stop)] = np.inf
+        top = np.argpartition(neg_sims, k_eff - 1, axis=1)[:, :k_eff]
         # negative similarities get weight 0 (sim**alpha is undefined for them)
-        w = np.maximum(np.take_along_axis(sims, top, 1), 0) ** alpha
-        out[start : start + len(q)] = q + np.einsum("qk,qkd->qd", w, gallery[top])
-    return _normalise(out)
+        w = np.maximum(-np.take_along_axis(neg_sims, top, 1), 0) ** alpha
+        out[rows] = q + np.einsum("qk,qkd->qd", w, gallery[top])
+    return l2_normalize(out)
 
 
 def average_query_expansion(
@@ -111,7 +108,7 @@ def average_query_expansion(
     Examples
     --------
     >>> import numpy as np
-    >>> from skreid.search import average_query_expansion
+    >>> from skreid.metrics.pairwise import average_query_expansion
     >>> q = np.array([[1.0, 0.0]])
     >>> g = np.array([[1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
     >>> qe, g_out = average_query_expansion(q, g, k=1, alpha=1.0)
@@ -120,11 +117,11 @@ def average_query_expansion(
     """
     params = check_query_expansion(dict(k=k, alpha=alpha, expand_gallery=expand_gallery))
     k, alpha = params["k"], params["alpha"]
-    queries = _normalise(_check_features(query_features, "query_features"))
+    queries = l2_normalize(check_features(query_features, "query_features"))
     if gallery_features is None:
         expanded = _expand(queries, queries, k, alpha, exclude_self=True)
         return expanded, expanded
-    gallery = _normalise(_check_features(gallery_features, "gallery_features"))
+    gallery = l2_normalize(check_features(gallery_features, "gallery_features"))
     if gallery.shape[1] != queries.shape[1]:
         raise ValueError(
             f"gallery_features has {gallery.shape[1]} features but query_features has "
