@@ -99,7 +99,12 @@ _PETS_FAILS = {
 }
 EXPECTED_FAILED = {
     "PCAReID": {},  # every check passes
-    "TripletEmbedder": {},  # every check passes (two are ulp-sensitive, see below)
+    # the others pass (two are ulp-sensitive, see below)
+    "TripletEmbedder": {"check_classifiers_classes": (
+        "y == -1 marks an unlabeled image (scikit-learn's semi-supervised convention, "
+        "adaptation to new cameras): the check's [-1, 1] problem is one identity and "
+        "unlabeled images, refused; sklearn exempts its own semi-supervised classifiers from "
+        "these labels by name (_choose_check_classifiers_labels)")},
     "LOMOFeatures": dict.fromkeys(_IMAGE_ONLY_CHECKS, _IMAGE_ONLY),
     "ResizeImages": dict.fromkeys(_IMAGE_ONLY_CHECKS + ["check_transformers_unfitted_stateless"],
                                   _IMAGE_ONLY),

@@ -3,8 +3,8 @@
 ``skreid demo`` runs both problems end to end on the built-in synthetic data and writes a
 report folder; ``skreid reid`` and ``skreid pets`` do the same on real data; ``skreid fetch pets``
 downloads Oxford-IIIT Pet; ``skreid index`` embeds image files into a gallery index and
-``skreid search`` finds a query's matches in it. Progress goes to stderr, results to stdout
-(``--json`` for scripts).
+``skreid search`` finds a query's matches in it; ``skreid adapt`` adapts a model to new cameras
+from unlabeled crops. Progress goes to stderr, results to stdout (``--json`` for scripts).
 
 Exit codes: 0 success, 2 bad arguments or data (one line, no traceback), 1 unexpected failure,
 130 / 143 interrupted by SIGINT / SIGTERM (the --out folder then holds the old report).

@@ -7,6 +7,7 @@ and scikit-image. ``TripletEmbedder`` needs Keras; it is imported lazily on firs
 
 import importlib
 
+from skreid.reid._adapt import NoPseudoIdentitiesWarning
 from skreid.reid._base import REID_METRICS, ReIDMixin
 from skreid.reid._evaluate import estimator_metric, evaluate_transformer
 from skreid.reid._features import LOMOFeatures
@@ -26,6 +27,7 @@ __all__ = [
     "TRIPLET_PRESETS",
     "estimator_metric",
     "evaluate_transformer",
+    "NoPseudoIdentitiesWarning",
 ]
 
 

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreid._keras import ActivationMapsMixin, KerasEstimatorMixin
 from skreid._keras._registry import BACKBONES, LOSSES, OPTIMIZERS, SCHEDULES
+from skreid.reid._adapt import ADAPT_CONSTRAINTS, AdaptationMixin
 from skreid.reid._base import ReIDMixin
 from skreid.reid._presets import TRIPLET_PRESETS
 from skreid.reid._triplet_fit import TripletFitMixin
@@ -20,8 +21,8 @@ from skreid.utils import DEPRECATED, renamed_param
 __all__ = ["TripletEmbedder"]
 
 
-class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, ClassifierMixin,
-                      TransformerMixin, KerasEstimatorMixin, BaseEstimator):
+class TripletEmbedder(TripletFitMixin, AdaptationMixin, ActivationMapsMixin, ReIDMixin,
+                      ClassifierMixin, TransformerMixin, KerasEstimatorMixin, BaseEstimator):
     """Re-ID embedding network trained with a triplet loss (Keras 3), sklearn-compatible.
 
     ``fit`` learns an embedding from images and identity labels; the training images become
@@ -140,6 +141,14 @@ class TripletEmbedder(TripletFitMixin, ActivationMapsMixin, ReIDMixin, Classifie
         0 silent, 1 Keras progress bar, 2 one line per epoch.
     warm_start : bool, default=False
         ``fit`` continues training the fitted network.
+    adapt_rounds, adapt_epochs, adapt_eps, adapt_min_samples, adapt_k1 : \
+            int, int, "auto" or float in (0, 1], int, int, default=4, 4, "auto", 4, 30
+        Adaptation from unlabeled images (``y == -1`` in ``fit``; user guide "Your own
+        cameras"): rounds of clustering (k-reciprocal Jaccard distances with neighbourhoods
+        of ``adapt_k1``; DBSCAN with ``eps``, ``min_samples``), each followed by
+        ``adapt_epochs`` epochs of training on the pseudo-identities. ``adapt_eps="auto"``:
+        the 75th percentile of each crop's distance to its ``adapt_min_samples - 1``-th
+        nearest other crop, read once from the model being adapted.
     architecture, flip_test : deprecated
         The former names of ``backbone`` and ``test_time_flip``: still accepted,
         with a FutureWarning, until skreid 0.3 (files saved under them load as the new names).
@@ -171,6 +180,9 @@ camera_statistics_ :
         Training identities held out for validation rank-1 (empty without validation).
     best_epoch_ : int
         Epoch whose weights were restored by early stopping (only with validation).
+    adaptation_ : list of dict
+        One record per ``fit`` that adapted on unlabeled images (images, cameras, rounds,
+        pseudo-identities per round); ``skreid.save`` files and model cards show it.
 
     Examples
     --------
@@ -223,6 +235,7 @@ camera_statistics_ :
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        **ADAPT_CONSTRAINTS,
         "architecture": [StrOptions({"seed", "resnet", *BACKBONES}), callable,
                          Hidden(StrOptions({DEPRECATED}))],
         "flip_test": ["boolean", Hidden(StrOptions({DEPRECATED}))],
@@ -267,6 +280,11 @@ camera_statistics_ :
         random_state=None,
         verbose=0,
         warm_start=False,
+        adapt_rounds=4,
+        adapt_epochs=4,
+        adapt_eps="auto",
+        adapt_min_samples=4,
+        adapt_k1=30,
         architecture=DEPRECATED,
         flip_test=DEPRECATED,
     ):
@@ -306,6 +324,11 @@ camera_statistics_ :
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.adapt_rounds = adapt_rounds
+        self.adapt_epochs = adapt_epochs
+        self.adapt_eps = adapt_eps
+        self.adapt_min_samples = adapt_min_samples
+        self.adapt_k1 = adapt_k1
         self.architecture = architecture
         self.flip_test = flip_test
 

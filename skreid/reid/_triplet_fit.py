@@ -10,6 +10,7 @@ from sklearn.base import _fit_context
 
 from skreid._keras._registry import BACKBONES, LOSSES
 from skreid.metrics.pairwise import check_rerank
+from skreid.reid._adapt import unlabeled_mask
 from skreid.utils import (
     check_batch_memory,
     check_image_input,
@@ -36,14 +37,20 @@ class TripletFitMixin:
             is read from the data, recorded as ``pixel_range_`` and applied to every later
             batch; see :func:`skreid.utils.pixel_range`).
         y : array-like of shape (n,)
-            Identity of each image (at least 2 identities).
+            Identity of each image (at least 2 identities), or ``-1`` for an unlabeled one:
+            with ``warm_start=True`` on a fitted model, or after training on the labeled
+            images of the call, the model then adapts to the unlabeled ones (``adapt_*``).
         cameras : array-like of shape (n,), optional
-            Camera of each image: validation rank-1 then skips same-camera matches.
+            Camera of each image: validation rank-1 skips same-camera matches, adaptation
+            clusters camera-centred embeddings and records the cameras in ``adaptation_``.
 
         Returns
         -------
         self : TripletEmbedder
         """
+        unlabeled = unlabeled_mask(y)
+        if unlabeled is not None:
+            return self._fit_with_unlabeled(X, y, unlabeled, cameras)
         return self._fit(X, y, epochs=self.epochs, reset=not self.warm_start, cameras=cameras)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -53,6 +60,7 @@ class TripletFitMixin:
         ``classes`` (all identities, needed by the identity head) is read on the first call;
         by default the identities of that first ``y``.
         """
+        self._refuse_unlabeled(y, "partial_fit")
         return self._fit(X, y, epochs=1, reset=False, cameras=cameras, classes=classes)
 
     def _read_images(self, X, reset):

@@ -85,6 +85,17 @@ def _table(mapping, header=("", "")):
     return "\n".join(lines)
 
 
+def _adaptation_line(record):
+    get = record.get
+    cameras = get("cameras")
+    return (f"{get('n_unlabeled_images')} unlabeled images"
+            + (f" and {get('n_labeled_images')} labeled" if get("n_labeled_images") else "")
+            + (f" from cameras {', '.join(map(str, cameras))}" if cameras else "")
+            + f"; {get('rounds')} rounds of {get('epochs_per_round')} epochs; "
+            f"pseudo-identities per round {get('clusters_per_round')}, "
+            f"{get('final_clusters')} after the last.")
+
+
 def render_card(path, metadata):
     """The card's Markdown from the file's metadata (the same facts the file holds)."""
     model = metadata["model"]
@@ -95,7 +106,14 @@ def render_card(path, metadata):
            "only JSON, NumPy arrays and a Keras network loaded in safe mode, never code, so it "
            "is safe to load from others (a pickle is not: load only your own).", ""]
     out += ["## Estimator", "", _table(model["params"], ("parameter", "value")), ""]
-    out += ["## What the fitted model knows", "", _table(model["facts"], ("", "")), ""]
+    facts = dict(model["facts"])
+    adaptation = facts.pop("adaptation", None)
+    out += ["## What the fitted model knows", "", _table(facts, ("", "")), ""]
+    if isinstance(adaptation, list) and adaptation:
+        out += ["## Adaptation", "", "Adapted without labels (`fit` with `y == -1`) to:", ""]
+        out += [f"{i}. {_adaptation_line(record)}" for i, record in
+                enumerate(adaptation, 1) if isinstance(record, dict)]
+        out += [""]
     data = metadata.get("training_data")
     out += ["## Training data", ""]
     out += [_table(data, ("", "")) if isinstance(data, dict) and data

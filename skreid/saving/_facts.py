@@ -121,6 +121,10 @@ def estimator_facts(estimator):
     model = getattr(final, "model_", None)
     if model is not None:
         facts["n_network_parameters"] = int(model.count_params())
+    adaptation = getattr(final, "adaptation_", None)
+    if adaptation:  # what a re-ID model adapted on, one record per adapting fit
+        facts["adaptation"] = [{k: _plain(v) for k, v in record.items()}
+                               for record in adaptation]
     return facts
 
 

@@ -19,7 +19,7 @@ names it. Import heavy dependencies (TensorFlow, estimators, onnxruntime) inside
 that ``skreid --help`` and the other commands start without them.
 """
 
-from skreid.cli.commands import demo, export, fetch, index, pets, reid, search
+from skreid.cli.commands import adapt, demo, export, fetch, index, pets, reid, search
 
 #: name -> module, in the order ``skreid --help`` lists them
 COMMANDS = {
@@ -30,6 +30,7 @@ COMMANDS = {
     "export": export,
     "index": index,
     "search": search,
+    "adapt": adapt,
 }
 
 __all__ = ["COMMANDS"]

@@ -10,7 +10,8 @@ and so the re-ID estimators' ``kneighbors``/``predict``.
   (the distance's order without its last step) and distances that agree to the bit;
   :func:`pairwise_distances` and :func:`pairwise_distances_chunked` on top of it.
 - :func:`rerank_k_reciprocal`: k-reciprocal re-ranking (Zhong et al., CVPR 2017) in bounded
-  memory; :func:`check_rerank` validates the ``rerank=`` option of skreid's functions.
+  memory; :func:`check_rerank` validates the ``rerank=`` option of skreid's functions;
+  :func:`jaccard_k_reciprocal`: its Jaccard distance within one set (pseudo-label clustering).
 - :func:`average_query_expansion`: alpha-QE (Radenovic et al., TPAMI 2018);
   :func:`check_query_expansion` validates ``query_expansion=``.
 - :data:`DISTANCE_METRICS` and :func:`check_metric`: the metric names, listed once.
@@ -40,7 +41,12 @@ from skreid.metrics.pairwise._query_expansion import (
     average_query_expansion,
     check_query_expansion,
 )
-from skreid.metrics.pairwise._rerank import RERANK_DEFAULTS, check_rerank, rerank_k_reciprocal
+from skreid.metrics.pairwise._rerank import (
+    RERANK_DEFAULTS,
+    check_rerank,
+    jaccard_k_reciprocal,
+    rerank_k_reciprocal,
+)
 from skreid.metrics.pairwise._tracklets import (
     TRACKLET_POOLINGS,
     check_tracklet_pooling,
@@ -80,4 +86,5 @@ __all__ = [
     "pairwise_distances",
     "pairwise_distances_chunked",
     "rerank_k_reciprocal",
+    "jaccard_k_reciprocal",
 ]

@@ -28,7 +28,7 @@ from skreid.metrics.pairwise._validation import (
 )
 from skreid.utils import check_features
 
-__all__ = ["rerank_k_reciprocal", "check_rerank", "RERANK_DEFAULTS"]
+__all__ = ["rerank_k_reciprocal", "jaccard_k_reciprocal", "check_rerank", "RERANK_DEFAULTS"]
 
 #: the paper's parameters
 RERANK_DEFAULTS = {"k1": 20, "k2": 6, "lambda_value": 0.3}
@@ -360,3 +360,39 @@ def rerank_k_reciprocal(
         block *= lam
         block += (1 - lam) * jaccard.astype(X.dtype)
     return result
+
+
+def jaccard_k_reciprocal(features, *, metric="euclidean", k1=20, k2=6):
+    """Pairwise k-reciprocal Jaccard distances of one set of features, shape ``(n, n)``.
+
+    Step 4 of :func:`rerank_k_reciprocal` on the leave-one-out problem (``lambda_value=0``):
+    the distances that SpCL (Ge et al., NeurIPS 2020) and cluster-contrast (Dai et al., ACCV
+    2022) cluster with DBSCAN to pseudo-label unlabeled images. Symmetric (the mean of the
+    two directions, which differ only by rounding), zeros on the diagonal, values in [0, 1]:
+    items whose expanded neighbourhoods share nothing are at exactly 1.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+    metric, k1, k2 :
+        As in :func:`rerank_k_reciprocal` (cluster-contrast uses k1=30, k2=6).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, n_samples)
+        In the features' float type; for ``sklearn.cluster.DBSCAN(metric="precomputed")``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skreid.metrics.pairwise import jaccard_k_reciprocal
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.repeat(rng.standard_normal((3, 8)), 5, axis=0) + 0.1 * rng.standard_normal((15, 8))
+    >>> d = jaccard_k_reciprocal(X, k1=4, k2=2)
+    >>> d.shape, bool((d[0, 1:5] < d[0, 5:].min()).all())
+    ((15, 15), True)
+    """
+    d = rerank_k_reciprocal(features, None, metric=metric, k1=k1, k2=k2, lambda_value=0.0)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0)
+    return np.clip(d, 0, 1, out=d)
