@@ -148,7 +148,8 @@ class TripletEmbedder(TripletFitMixin, AdaptationMixin, ActivationMapsMixin, ReI
         of ``adapt_k1``; DBSCAN with ``eps``, ``min_samples``), each followed by
         ``adapt_epochs`` epochs of training on the pseudo-identities. ``adapt_eps="auto"``:
         the 75th percentile of each crop's distance to its ``adapt_min_samples - 1``-th
-        nearest other crop, read once from the model being adapted.
+        nearest other crop, read once from the model being adapted. The adapted weights are
+        the average of the weights at the end of each round.
     architecture, flip_test : deprecated
         The former names of ``backbone`` and ``test_time_flip``: still accepted,
         with a FutureWarning, until skreid 0.3 (files saved under them load as the new names).

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from skreid._keras._adaptation import auto_eps, cluster_pseudo_labels
+from skreid._keras._adaptation import auto_eps, average_weights, cluster_pseudo_labels
 
 
 def _two_cameras(seed=0, n_ids=12, per_camera=5, dim=32, shift=1.5):
@@ -50,3 +50,16 @@ def test_fixed_eps_and_noise():
     assert eps == 0.5 and (labels == -1).all()  # no crop has 99 neighbours within eps
     labels, _ = cluster_pseudo_labels(emb, eps=0.25, min_samples=4, cameras=cams)
     assert adjusted_rand_score(ids, labels) > 0.9
+
+
+def test_average_weights_is_a_running_mean_of_float_arrays():
+    rounds = [[np.full((2, 3), v, dtype="float32"), np.array([v], dtype="int64")]
+              for v in (1.0, 2.0, 6.0)]
+    mean = None
+    for n, weights in enumerate(rounds):
+        mean = average_weights(mean, weights, n)
+    np.testing.assert_allclose(mean[0], 3.0)
+    assert mean[0].dtype == np.float32
+    assert mean[1].tolist() == [6]  # counters are not averaged: the newest value
+    rounds[0][0][:] = 99  # the average holds copies, not the caller's arrays
+    np.testing.assert_allclose(mean[0], 3.0)

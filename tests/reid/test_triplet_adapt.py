@@ -79,6 +79,37 @@ def test_adaptation_is_deterministic_with_random_state(source):
     assert a.adaptation_[0]["clusters_per_round"] == b.adaptation_[0]["clusters_per_round"]
 
 
+def test_the_adapted_weights_are_the_average_of_the_rounds(source, monkeypatch):
+    from skreid._keras import _adaptation
+
+    est, X, cams = source
+    est = _clone_fitted(est)
+    seen, averaged = [], []
+    embed, average = type(est)._embed, _adaptation.average_weights
+
+    def recording_embed(self, images, *args, **kwargs):
+        if len(images) == len(X):  # each round starts by embedding the adaptation images
+            seen.append(_weights(self))
+        return embed(self, images, *args, **kwargs)
+
+    def recording_average(mean, weights, n):
+        averaged.append([w.copy() for w in weights])
+        return average(mean, weights, n)
+
+    monkeypatch.setattr(type(est), "_embed", recording_embed)
+    monkeypatch.setattr(_adaptation, "average_weights", recording_average)
+    est.fit(X, _unlabeled(len(X)), cameras=cams)
+    _, end_1, final = seen  # round 1, round 2 (starts where round 1 ended), final clustering
+    first, end_2 = averaged  # the weights at the end of each round
+    for a, b in zip(end_1, first, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(end_1, end_2, strict=True))
+    for w1, w2, w in zip(end_1, end_2, final, strict=True):
+        np.testing.assert_allclose(w, (w1 + w2) / 2, rtol=1e-5, atol=1e-7)
+    for a, b in zip(final, _weights(est), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_fewer_than_two_pseudo_identities_warn_and_change_nothing(source):
     est, X, cams = source
     est = _clone_fitted(est).set_params(adapt_eps=1e-4)

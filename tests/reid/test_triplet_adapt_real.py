@@ -51,6 +51,9 @@ def test_adapting_on_unlabeled_crops_of_new_cameras_helps_on_other_people():
     source_ids, adapt_ids, test_ids = order[:150], order[150:225], order[225:]
     target = np.isin(cams, TARGET_CAMERAS)
     source = np.isin(ids, source_ids) & ~target
+    # batch-hard needs two images of a person: drop those seen once outside cameras 5 and 6
+    kept, counts = np.unique(ids[source], return_counts=True)
+    source &= np.isin(ids, kept[counts >= 2])
     adapt = np.isin(ids, adapt_ids) & target
     test = np.isin(ids, test_ids) & target
 
