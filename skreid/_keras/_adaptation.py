@@ -113,17 +113,15 @@ def _centroids(embeddings, codes, n_classes):
 
 
 def average_weights(mean, weights, n):
-    """``mean`` (the average of ``n`` weight lists, or None) with ``weights`` added.
-    Only floating-point arrays are averaged; integer ones (counters) keep the newest value."""
+    """Running mean: ``mean`` (the average of ``n`` weight lists, None when ``n == 0``) with
+    ``weights`` added. A network's ``get_weights()`` are all floating point."""
     if mean is None:
         return [np.array(w, copy=True) for w in weights]
-    return [m + (w - m) / (n + 1) if np.issubdtype(w.dtype, np.floating) else np.array(w)
-            for m, w in zip(mean, weights, strict=True)]
+    return [m + (w - m) / (n + 1) for m, w in zip(mean, weights, strict=True)]
 
 
 def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_samples=4,
                   k1=30, k2=6, cameras=None, camera_centring=True, head=True, triplet=True,
-                  average=True,
                   loss="batch_hard", schedule="cosine",
                   margin=0.3, optimizer="adam", learning_rate=3.5e-4, batch_size=64,
                   images_per_identity=4, run_eagerly="auto", verbose=0, rng=None):
@@ -136,14 +134,14 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
     (``schedule`` over the round, warm-up included). ``eps="auto"`` is calibrated on the
     first round and kept. ``head`` / ``triplet`` switch the centroid classifier / the triplet
     loss off (development comparisons: on the fold-A split of ``benchmarks/_domain.py`` the
-    two together and the classifier alone measured alike). With ``average`` the adapted
-    weights are the mean of the weights at the end of each round (stochastic weight
-    averaging over rounds, Izmailov et al. 2018): each round's training chases that round's
-    pseudo-labels, their errors differ from round to round, and the average is steadier than
-    any one of them (fold A of ``benchmarks/_domain.py``, cross-camera R1/mAP: last round
-    70.3/64.8, average 74.0/67.6; camera-centred 74.0/68.3 and 79.7/72.3; fold B with
-    ``k1=10``: 76.0/68.5 and 77.2/72.0, with ``k1=15``: 74.4/70.4 and 77.6/73.5). If a
-    round finds fewer than 2
+    two together and the classifier alone measured alike). The adapted weights are the mean
+    of the weights at the end of each round (stochastic weight averaging over rounds,
+    Izmailov et al. 2018): each round's training chases that round's pseudo-labels, their
+    errors differ from round to round, and the average is steadier than any one of them
+    (fold A of ``benchmarks/_domain.py``, cross-camera R1/mAP: the last round, as before
+    commit ee2cbe7, 70.3/64.8, the average 74.0/67.6; camera-centred 74.0/68.3 and
+    79.7/72.3; fold B with ``k1=10``: 76.0/68.5 and 77.2/72.0, with ``k1=15``: 74.4/70.4 and
+    77.6/73.5). If a round finds fewer than 2
     pseudo-identities, the network's weights are restored to what they were before the call
     and the result is ``{"unchanged": message}``.
 
@@ -219,10 +217,8 @@ def adapt_network(model, embed, X, labels, *, rounds, epochs, eps="auto", min_sa
             history.setdefault(f"adapt_{key}", []).extend(float(v) for v in values)
         history.setdefault("adapt_round", []).extend([r + 1] * epochs)
         history.setdefault("epoch_time", []).extend([seconds / epochs] * epochs)
-        if average:
-            mean = average_weights(mean, model.get_weights(), r)
-    if average:
-        model.set_weights(mean)
+        mean = average_weights(mean, model.get_weights(), r)
+    model.set_weights(mean)
     emb = embed(X)
     pseudo, info, seconds = cluster(emb)
     if verbose:
